@@ -1,0 +1,18 @@
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+
+from . import views
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("projects/", views.ProjectListApi.as_view(), name="api-projects"),
+    path("projects/<slug:slug>/", views.ProjectDetailApi.as_view(), name="api-project"),
+    path("projects/<slug:slug>/imports/", views.ImportCreateApi.as_view(), name="api-import-create"),
+    path("imports/<int:pk>/", views.ImportDetailApi.as_view(), name="api-import"),
+    path("projects/<slug:slug>/queue/next/", views.QueueNextApi.as_view(), name="api-queue-next"),
+    path("projects/<slug:slug>/assignments/", views.AssignmentListApi.as_view(), name="api-assignments"),
+    path("assignments/<int:pk>/", views.AssignmentDetailApi.as_view(), name="api-assignment"),
+    path("assignments/<int:pk>/labels/", views.AssignmentLabelsApi.as_view(), name="api-assignment-labels"),
+    path("assignments/<int:pk>/submit/", views.AssignmentSubmitApi.as_view(), name="api-assignment-submit"),
+    path("assignments/<int:pk>/skip/", views.AssignmentSkipApi.as_view(), name="api-assignment-skip"),
+]

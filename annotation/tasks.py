@@ -1,0 +1,10 @@
+"""Celery entry points of the annotation app: thin, take ids, safe to run twice."""
+
+from celery import shared_task
+
+from .services.import_jobs import import_job_run
+
+
+@shared_task(acks_late=True)
+def import_job_run_task(job_id: int) -> str:
+    return import_job_run(job_id=job_id).status

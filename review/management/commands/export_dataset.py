@@ -1,0 +1,53 @@
+"""python manage.py export_dataset --project SLUG --format prm800k|trl-stepwise|processbench --out PATH"""
+
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from annotation.models import Chain, Project
+from review.exporters import FORMATS
+from review.selectors import export_lines
+
+
+class Command(BaseCommand):
+    help = "Stream a project's labelled chains to a dataset file."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--project", required=True)
+        parser.add_argument("--format", required=True, choices=FORMATS)
+        parser.add_argument("--out", required=True, help="Output path, or - for standard output.")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, project: str, format: str, out: str, no_progress: bool, **options):
+        target = Project.objects.filter(slug=project).first()
+        if target is None:
+            raise CommandError(f"No project '{project}'.")
+        to_stdout = out == "-"
+        path = Path(out)
+        if not to_stdout and not path.parent.is_dir():
+            raise CommandError(f"{path.parent}: no such folder for --out.")
+        # Write to a temporary name and rename at the end: a failed export never leaves half a file.
+        partial = path.with_name(path.name + ".partial")
+        handle = sys.stdout if to_stdout else partial.open("w", encoding="utf-8")
+        rows = 0
+        bar = tqdm(total=Chain.objects.filter(project=target).count(), unit="chain", file=self.stderr._out,
+                   disable=no_progress or to_stdout, leave=False)
+        try:
+            for chunk in export_lines(project=target, fmt=format):
+                handle.write(chunk)
+                rows += 1
+                if rows % 1000 == 0:
+                    bar.update(1000)
+        except BaseException:
+            if not to_stdout:
+                handle.close()
+                partial.unlink(missing_ok=True)
+            raise
+        finally:
+            bar.close()
+        if not to_stdout:
+            handle.close()
+            partial.replace(path)
+            self.stdout.write(self.style.SUCCESS(f"{path}: {format}, {max(rows - (format == 'processbench'), 0)} rows."))
