@@ -141,6 +141,15 @@ def _iter_array(data: bytes, errors: list[RowError]) -> Iterator[tuple[int, Any]
     ws = " \t\r\n"
     pos = text.index("[") + 1
     n = len(text)
+    # Line numbers counted on from the last one asked for: counting from the start of the file for
+    # every item made a large file quadratic (50,000 items of a 400 MB file: hours).
+    line, counted = 1, 0
+
+    def line_at(offset: int) -> int:
+        nonlocal line, counted
+        line += text.count("\n", counted, offset)
+        counted = offset
+        return line
 
     def skip(p: int) -> int:
         while p < n and text[p] in ws:
@@ -158,17 +167,17 @@ def _iter_array(data: bytes, errors: list[RowError]) -> Iterator[tuple[int, Any]
         except json.JSONDecodeError as exc:
             errors.append(RowError(exc.lineno, "", f"is not valid JSON: {exc.msg} at column {exc.colno}"))
             return
-        yield _line_of(text, pos), value
+        yield line_at(pos), value
         pos = skip(end)
         if pos >= n:
-            errors.append(RowError(_line_of(text, n), "", "the JSON array is not closed with ']'; the file looks cut off"))
+            errors.append(RowError(line_at(n), "", "the JSON array is not closed with ']'; the file looks cut off"))
             return
         if text[pos] == "]":
             if skip(pos + 1) < n:
-                errors.append(RowError(_line_of(text, pos), "", "extra text after the closing ']'"))
+                errors.append(RowError(line_at(pos), "", "extra text after the closing ']'"))
             return
         if text[pos] != ",":
-            errors.append(RowError(_line_of(text, pos), "", f"expected ',' or ']' between items, found {text[pos]!r}"))
+            errors.append(RowError(line_at(pos), "", f"expected ',' or ']' between items, found {text[pos]!r}"))
             return
         pos = skip(pos + 1)
 

@@ -43,15 +43,17 @@ def assignment_claim_next(*, project: Project, user) -> Assignment | None:
     """
     if membership_role(user=user, project=project) not in (Role.ANNOTATOR, Role.ADMIN):
         raise NotFound("You are not an annotator of this project.")
-    for _attempt in range(5):
+    for _attempt in range(20):
         try:
             with transaction.atomic():
-                claimed = _claim(project, user)
+                outcome = _claim(project, user)
         except IntegrityError:
             continue  # another annotator took the same slot between our read and write: look again
-        if claimed is not None and claimed.created_now:
+        if outcome is _FULL:
+            continue  # the chain we waited for filled up meanwhile; the next query no longer offers it
+        if outcome is not None and outcome.created_now:
             transaction.on_commit(lambda: broadcast_project_event(project.pk, "assignment.claimed", {}))
-        return claimed.assignment if claimed else None
+        return outcome.assignment if outcome else None
     raise Conflict("The queue is busy; try again in a moment.")
 
 
@@ -61,7 +63,10 @@ class _Claimed:
     created_now: bool
 
 
-def _claim(project: Project, user) -> _Claimed | None:
+_FULL = object()
+
+
+def _claim(project: Project, user):
     mine = Assignment.objects.filter(chain__project=project, annotator=user, status__in=OPEN_STATUSES)
     current = mine.order_by("created_at").first()
     if current is not None:
@@ -73,18 +78,20 @@ def _claim(project: Project, user) -> _Claimed | None:
         .exclude(assignments__annotator=user)
         .annotate(held=Coalesce(Subquery(held, output_field=IntegerField()), Value(0)))
         .filter(held__lt=project.overlap_k)
-        .order_by("held", "id")
+        # Chains already started first: k passes over one chain finish sooner, and review can begin.
+        .order_by("-held", "id")
     )
-    # Lock the chain row so two claimers of one chain queue up; SKIP LOCKED sends the second to the
-    # next chain instead of making it wait.
-    for chain in candidates.select_for_update(skip_locked=True, of=("self",))[:5]:
-        taken = set(Assignment.objects.filter(chain=chain, slot__isnull=False).values_list("slot", flat=True))
-        free = [slot for slot in range(project.overlap_k) if slot not in taken]
-        if not free:
-            continue
-        assignment = Assignment.objects.create(chain=chain, annotator=user, slot=free[0])
-        return _Claimed(assignment, True)
-    return None
+    # Lock one chain row: a second claimer of the same chain waits the few milliseconds until the
+    # first commits, then counts the slots again (a fresh statement sees the first one's row). One
+    # row per transaction, so two claimers never hold locks the other wants.
+    chain = candidates.select_for_update(of=("self",)).first()
+    if chain is None:
+        return None
+    taken = set(Assignment.objects.filter(chain=chain, slot__isnull=False).values_list("slot", flat=True))
+    free = [slot for slot in range(project.overlap_k) if slot not in taken]
+    if not free:
+        return _FULL
+    return _Claimed(Assignment.objects.create(chain=chain, annotator=user, slot=free[0]), True)
 
 
 def _check_open(assignment: Assignment, version: int | None) -> None:

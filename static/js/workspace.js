@@ -14,6 +14,7 @@
   const undo = [];
   let pending = new Map(JSON.parse(localStorage.getItem(storeKey) || "[]")); // step -> rating, not yet saved
   let saving = false;
+  let submitting = false; // a submit is in flight: no new ratings or saves until it answers
   let focusIndex = 0;
   let closed = state.status === "submitted" || state.status === "skipped" || state.status === "expired";
   let activeSeconds = state.activeSeconds || 0;
@@ -60,12 +61,15 @@
 
   function focusStep(index, scroll) {
     focusIndex = Math.max(0, Math.min(steps.length - 1, index));
-    steps.forEach((el, i) => el.classList.toggle("focused", i === focusIndex));
+    steps.forEach((el, i) => {
+      el.classList.toggle("focused", i === focusIndex);
+      el.setAttribute("aria-selected", String(i === focusIndex));
+    });
     if (scroll !== false) steps[focusIndex].scrollIntoView({ block: "nearest" });
   }
 
   function rate(index, rating, advance) {
-    if (closed) return;
+    if (closed || submitting) return;
     const previous = ratings.has(index) ? ratings.get(index) : null;
     if (previous === rating) return;
     undo.push([index, previous]);
@@ -99,7 +103,7 @@
   }
 
   async function flush() {
-    if (saving || pending.size === 0 || closed) return;
+    if (saving || submitting || pending.size === 0 || closed) return;
     saving = true;
     const batch = new Map(pending);
     setSaveState("Saving…", "busy");
@@ -131,20 +135,22 @@
   }
 
   async function submit() {
-    if (closed) return;
+    if (closed || submitting) return; // a second Ctrl+Enter while the first is in flight does nothing
     submitError.textContent = "";
     const chosen = document.querySelector("input[name=finish_reason]:checked");
     if (!chosen) {
       submitError.textContent = "Choose how the chain ended before submitting.";
       return;
     }
+    while (saving) await new Promise((r) => setTimeout(r, 50));
+    if (closed || submitting) return;
+    submitting = true;
     const labels = steps
       .map((el) => Number(el.dataset.index))
       .filter((i) => ratings.has(i))
       .map((i) => ({ step: i, rating: ratings.get(i) }));
     const button = document.getElementById("submit");
     button.disabled = true;
-    while (saving) await new Promise((r) => setTimeout(r, 50));
     try {
       const res = await request(api + "submit/", {
         data: { version: state.version, finish_reason: chosen.value, labels,
@@ -166,7 +172,9 @@
     } catch (e) {
       submitError.textContent = "Could not reach the server; nothing was lost. Try again.";
     } finally {
+      submitting = false;
       button.disabled = false;
+      if (!closed && pending.size) flush(); // ratings typed before a failed submit still get saved
     }
   }
 
@@ -194,15 +202,24 @@
   // Keys
   const keyRatings = { "1": -1, "-": -1, "2": 0, "0": 0, "3": 1, "=": 1, "+": 1 };
   const allowed = new Set(Array.from(document.querySelectorAll("#steps .step:first-child button.r"), (b) => Number(b.dataset.rating)));
+  const finishInputs = Array.from(document.querySelectorAll("input[name=finish_reason]"));
   document.addEventListener("keydown", (event) => {
     lastInput = Date.now();
-    const typing = event.target.matches("textarea, input[type=text], input:not([type])");
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
       submit();
       return;
     }
-    if (typing || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.altKey || event.ctrlKey || event.metaKey || event.isComposing) return;
+    // In the finish form (radios, comment) keys do what they do in any form: arrows pick a radio, digits
+    // are typed. Escape goes back to the steps.
+    if (event.target.closest("input, textarea, select, [contenteditable]")) {
+      if (event.key === "Escape") {
+        event.target.blur();
+        focusStep(focusIndex);
+      }
+      return;
+    }
     if (closed && event.key === "n") {
       document.getElementById("next-chain").click();
       return;
@@ -226,6 +243,9 @@
         undo.pop(); // the undo itself is not undoable
         focusStep(last[0]);
       }
+    } else if (event.key === "f" && !closed) {
+      event.preventDefault();
+      (finishInputs.find((input) => input.checked) || finishInputs[0]).focus();
     } else if (event.key === "?") {
       toggleHelp();
     }

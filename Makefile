@@ -1,0 +1,57 @@
+# Stepwise: `make demo` runs the embedded default (no services); `make test` runs the whole suite on
+# PostgreSQL and Redis (started when not running). Both install what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/stepwise
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# The suite runs the production stack (PostgreSQL, Redis) with DEBUG on so cookies work over plain http.
+TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DEBUG=true SECRET_KEY=test-only-not-a-secret DB_CONN_MAX_AGE=0
+
+.PHONY: demo test venv venv-dev system-deps services lint check-compose bench clean
+
+$(VENV)/.runtime: requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: Stepwise needs Python 3.11 (Django 5.2 LTS)."; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-trl.txt
+	$(PIP) install -q -r requirements-dev.txt
+	$(PIP) install -q -r requirements-trl.txt
+	touch $@
+
+venv: $(VENV)/.runtime
+venv-dev: $(VENV)/.dev
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+services:
+	@bash scripts/services.sh stepwise
+
+demo: venv
+	@bash scripts/demo.sh "$(PY)" "$(HOST)" "$(PORT)"
+
+lint: venv-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+check-compose: system-deps
+	SECRET_KEY=check ALLOWED_HOSTS=check POSTGRES_PASSWORD=check docker-compose -f docker-compose.yml config --quiet
+	@echo "docker-compose.yml: valid"
+
+test: venv-dev system-deps services lint check-compose
+	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: venv-dev services
+	$(TEST_ENV) DATABASE_URL=postgres://postgres@127.0.0.1:5432/stepwise_bench $(PY) bench/import_export.py $(BENCH_ARGS)
+
+clean:
+	rm -rf var $(VENV)

@@ -1,0 +1,358 @@
+"""Import/export benchmark on PostgreSQL: a ProcessBench-like file in, three dataset formats out.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/stepwise_bench python bench/import_export.py \
+        [--chains 50000 --steps 40] [--no-docs]
+
+Generates bench/out/processbench_<chains>x<steps>_s<seed>.json (kept for the next run), drops the
+benchmark project, then runs each phase in a fresh subprocess so its peak memory (ru_maxrss) is its
+own: the import (chains_import, as `manage.py import_chains` calls it) and one export per format
+(export_lines, as `manage.py export_dataset` writes it). Checks that the processbench export parses
+to exactly the generated file and that trl-stepwise matches its labels, then writes the figures into
+docs/benchmarks.md between the `bench:results` markers.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import resource
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+DOCS = ROOT / "docs" / "benchmarks.md"
+SLUG = "bench-import-export"
+EXPORTS = ("processbench", "trl-stepwise", "prm800k")
+TARGET_IMPORT_S = 5.0
+TARGET_EXPORT_S = 3.0
+TARGET_EXPORT_MB = 150.0
+START_MARK = "<!-- bench:results:start -->"
+END_MARK = "<!-- bench:results:end -->"
+
+
+def setup_django() -> None:
+    for path in (ROOT / "platform", ROOT):
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # DATABASE_URL turns DEBUG off (good: DEBUG would keep every query in memory), and then settings
+    # insist on a key and host names; the bench signs nothing and serves nothing.
+    os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 40)
+    os.environ.setdefault("ALLOWED_HOSTS", "localhost")
+    import django
+
+    django.setup()
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+# --- the input file --------------------------------------------------------------------------------
+
+_GENERATORS = ["Qwen2-7B-Instruct", "Qwen2.5-Math-72B-Instruct", "Meta-Llama-3-70B-Instruct",
+               "Llama-3.1-8B-Instruct", "deepseek-math-7b-rl", "QwQ-32B-Preview"]
+_SPLITS = ["gsm8k", "math", "olympiadbench", "omnimath"]
+_WORDS = ("we", "the", "number", "of", "so", "then", "each", "total", "is", "and", "which", "gives", "since",
+          "therefore", "apples", "boxes", "minutes", "remaining", "first", "second", "sum", "product", "value",
+          "equation", "both", "sides", "by", "to", "find", "that", "this", "means", "angle", "triangle", "area")
+
+
+def _fragment(rng: random.Random) -> str:
+    a, b = rng.randint(2, 99), rng.randint(2, 99)
+    words = " ".join(rng.choices(_WORDS, k=rng.randint(3, 9)))
+    kind = rng.randrange(6)
+    if kind == 0:
+        return f"{words.capitalize()} \\({a} \\times {b} = {a * b}\\)."
+    if kind == 1:
+        return f"Then \\(\\frac{{{a}}}{{{b}}} + {a} = \\frac{{{a + a * b}}}{{{b}}}\\), {words}."
+    if kind == 2:
+        return f"{words.capitalize()}: \\[x^2 - {a + b}x + {a * b} = 0 \\implies x = {a} \\text{{ or }} x = {b}.\\]"
+    if kind == 3:
+        return f"So {a} − {b} = {a - b}, {words}."  # a non-ASCII minus sign, as model outputs have
+    if kind == 4:
+        return f"{words.capitalize()} \\(\\sqrt{{{a * a}}} = {a}\\) and \\(\\angle ABC = {a % 90 + 1}^\\circ\\)."
+    return f"{words.capitalize()} {a} + {b} = {a + b}."
+
+
+def generate(path: Path, chains: int, steps: int, seed: int) -> None:
+    """A ProcessBench-shaped JSON array: unique ids, ~`steps` steps of 150-250 characters, labels -1 or an index."""
+    rng = random.Random(seed)
+    pool = [_fragment(rng) for _ in range(20000)]
+    problems = [" ".join(rng.choices(pool, k=rng.randint(2, 5))) + " How many are there in total?"
+                for _ in range(max(chains // 3, 1))]  # several generators answer each problem
+    low, high = max(1, steps * 3 // 4), max(1, steps * 5 // 4)
+    tmp = path.with_name(path.name + ".partial")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write("[")
+        for i in range(chains):
+            chain_steps = []
+            for _ in range(rng.randint(low, high)):
+                target = rng.randint(150, 250)
+                text = ""
+                for fragment in rng.choices(pool, k=12):
+                    if len(text) + len(fragment) + 1 > target and len(text) >= 150:
+                        break
+                    text = f"{text} {fragment}" if text else fragment
+                chain_steps.append(text[:250])
+            label = -1 if rng.random() < 0.4 else rng.randrange(len(chain_steps))
+            item = {"id": f"{_SPLITS[i % len(_SPLITS)]}-{i}", "generator": rng.choice(_GENERATORS),
+                    "problem": rng.choice(problems), "steps": chain_steps,
+                    "final_answer_correct": label == -1 and rng.random() < 0.9, "label": label}
+            handle.write(("\n" if i == 0 else ",\n") + json.dumps(item, ensure_ascii=False, indent=1))
+        handle.write("\n]\n")
+    tmp.replace(path)
+
+
+# --- phases, each in its own process -------------------------------------------------------------
+
+def phase_import(path: Path) -> dict:
+    setup_django()
+    from annotation.models import Problem
+    from annotation.services import chains_import, project_create
+
+    baseline = peak_mb()
+    project = project_create(slug=SLUG, name="Import/export benchmark")
+    last: dict[str, float] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        last[phase] = time.perf_counter()
+
+    start = time.perf_counter()
+    data = path.read_bytes()
+    read_done = time.perf_counter()
+    result = chains_import(project=project, data=data, filename=path.name, progress=progress)
+    end = time.perf_counter()
+    # Where the time went, from the service's own progress reports (each phase's last report).
+    marks = [("read file", read_done)] + [(name, last[key]) for key, name in
+                                          (("parse", "parse"), ("chains", "existing ids, problems, chains"),
+                                           ("steps", "steps"), ("labels", "labels")) if key in last]
+    marks.append(("commit", end))
+    breakdown, previous = {}, start
+    for name, moment in marks:
+        breakdown[name] = round(moment - previous, 2)
+        previous = moment
+    problems = Problem.objects.filter(project=project).count()
+    rows = (problems + result.chains_created + result.steps_created + 2 * result.label_sets_created
+            + result.step_labels_created)
+    return {"seconds": round(end - start, 2), "peak_mb": round(peak_mb(), 1), "baseline_mb": round(baseline, 1),
+            "rows": rows, "result": result.as_dict(), "problems": problems, "breakdown": breakdown}
+
+
+def phase_export(fmt: str, out: Path) -> dict:
+    setup_django()
+    from annotation.models import Project
+    from review.selectors import export_lines
+
+    baseline = peak_mb()
+    project = Project.objects.get(slug=SLUG)
+    start = time.perf_counter()
+    with out.open("w", encoding="utf-8") as handle:
+        for chunk in export_lines(project=project, fmt=fmt):
+            handle.write(chunk)
+    seconds = time.perf_counter() - start
+    return {"seconds": round(seconds, 2), "peak_mb": round(peak_mb(), 1), "baseline_mb": round(baseline, 1),
+            "bytes": out.stat().st_size}
+
+
+def run_phase(*args: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--phase", *args], capture_output=True, text=True,
+                          env=os.environ.copy(), check=False)
+    if done.returncode != 0:
+        sys.exit(f"phase {args[0]} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- setup and checks in the parent ----------------------------------------------------------------
+
+def drop_project(slug: str) -> None:
+    """Delete the project and everything under it with set-based SQL, children first.
+
+    The ORM's cascade would load millions of step rows into Python to delete them.
+    """
+    from django.db import connection, transaction
+
+    from annotation.models import Project
+
+    vacuum: list[str] = []
+
+    def delete(model, where: str, params: list) -> None:
+        pk = model._meta.pk.column
+        table = model._meta.db_table
+        rows = f'SELECT "{pk}" FROM "{table}" WHERE {where}'
+        for rel in model._meta.related_objects:
+            if rel.many_to_many:
+                continue
+            child_where = f'"{rel.field.column}" IN ({rows})'
+            if rel.on_delete.__name__ == "SET_NULL":
+                with connection.cursor() as cursor:
+                    cursor.execute(f'UPDATE "{rel.related_model._meta.db_table}" SET "{rel.field.column}" = NULL '
+                                   f"WHERE {child_where}", params)
+            else:
+                delete(rel.related_model, child_where, params)
+        with connection.cursor() as cursor:
+            cursor.execute(f'DELETE FROM "{table}" WHERE {where}', params)
+        vacuum.append(table)
+
+    with transaction.atomic():
+        delete(Project, '"slug" = %s', [slug])
+    with connection.cursor() as cursor:
+        for table in dict.fromkeys(vacuum):
+            cursor.execute(f'VACUUM ANALYZE "{table}"')
+
+
+def check_exports(source: Path, exports: dict[str, Path]) -> list[str]:
+    """What differs between the generated file and the exports (empty when all is well)."""
+    problems: list[str] = []
+    expected = json.loads(source.read_bytes())
+    exported = json.loads(exports["processbench"].read_bytes())
+    if len(exported) != len(expected):
+        problems.append(f"processbench: {len(exported)} rows exported, {len(expected)} generated")
+    labels_differ = sum(a.get("label") != b.get("label") for a, b in zip(expected, exported, strict=False))
+    if labels_differ:
+        problems.append(f"processbench: {labels_differ} labels differ")
+    elif exported != expected:
+        first = next(i for i, (a, b) in enumerate(zip(expected, exported, strict=False)) if a != b)
+        problems.append(f"processbench: row {first} differs from the input ({expected[first]['id']})")
+    if "trl-stepwise" in exports:
+        with exports["trl-stepwise"].open(encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle]
+        if len(rows) != len(expected):
+            problems.append(f"trl-stepwise: {len(rows)} rows, expected {len(expected)}")
+        for row, item in zip(rows, expected, strict=False):
+            label = item["label"]
+            upto = len(item["steps"]) if label == -1 else label + 1
+            want = [True] * upto if label == -1 else [True] * label + [False]
+            if (row["id"], row["prompt"], row["completions"], row["labels"]) != (
+                    item["id"], item["problem"], item["steps"][:upto], want):
+                problems.append(f"trl-stepwise: row {item['id']} does not match its input")
+                break
+    if "prm800k" in exports:
+        with exports["prm800k"].open(encoding="utf-8") as handle:
+            count = sum(1 for _ in handle)
+        if count != len(expected):
+            problems.append(f"prm800k: {count} rows, expected {len(expected)}")
+    return problems
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def write_docs(report: dict) -> None:
+    imp = report["import"]
+    lines = [
+        START_MARK,
+        f"Last run: {report['date']} on {report['machine']}.",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+        f"Input: {report['chains']:,} chains, {imp['result']['steps_created']:,} steps "
+        f"({report['input_mb']:.0f} MB of JSON), {imp['problems']:,} distinct problems.",
+        "",
+        "| phase | seconds | peak RSS (MB) | rows / size | target | |",
+        "| --- | ---: | ---: | --- | --- | --- |",
+        f"| import (processbench, a row per step) | {imp['seconds']:.2f} | {imp['peak_mb']:.0f} | "
+        f"{imp['rows']:,} rows | ≤ {TARGET_IMPORT_S:.0f} s | {_mark(imp['seconds'] <= TARGET_IMPORT_S)} |",
+    ]
+    for fmt in EXPORTS:
+        exp = report["exports"][fmt]
+        ok = exp["seconds"] <= TARGET_EXPORT_S and exp["peak_mb"] <= TARGET_EXPORT_MB
+        lines.append(f"| export {fmt} | {exp['seconds']:.2f} | {exp['peak_mb']:.0f} | {exp['bytes'] / 2**20:.0f} MB | "
+                     f"≤ {TARGET_EXPORT_S:.0f} s, ≤ {TARGET_EXPORT_MB:.0f} MB | {_mark(ok)} |")
+    lines += [
+        "",
+        f"Rows written by the import: {imp['result']['chains_created']:,} chains, "
+        f"{imp['result']['steps_created']:,} steps, {imp['result']['label_sets_created']:,} assignments and "
+        f"as many annotations, {imp['result']['step_labels_created']:,} step labels, {imp['problems']:,} problems.",
+        "Import phases (s): " + ", ".join(f"{name} {sec:.2f}" for name, sec in imp["breakdown"].items()) + ".",
+        f"A bare process (Python, Django set up, connected) peaks at about {imp['baseline_mb']:.0f} MB "
+        "before any work; the figures above include it.",
+        "Check: " + ("the processbench export parses to exactly the generated file (every label identical), "
+                     "trl-stepwise matches the labels, prm800k has a row per chain."
+                     if not report["problems"] else "FAILED: " + "; ".join(report["problems"])),
+        END_MARK,
+    ]
+    block = "\n".join(lines)
+    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n\n## Latest results\n\n"
+    if START_MARK in text and END_MARK in text:
+        head, rest = text.split(START_MARK, 1)
+        text = head + block + rest.split(END_MARK, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    DOCS.parent.mkdir(parents=True, exist_ok=True)
+    DOCS.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chains", type=int, default=50000)
+    parser.add_argument("--steps", type=int, default=40, help="Mean steps per chain (each gets 75-125%% of it).")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--regenerate", action="store_true", help="Write the input file even if it exists.")
+    parser.add_argument("--no-docs", action="store_true", help="Print the figures; leave docs/benchmarks.md alone.")
+    parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)  # internal: one phase in this process
+    args = parser.parse_args()
+
+    if args.phase:
+        kind, *rest = args.phase
+        result = phase_import(Path(rest[0])) if kind == "import" else phase_export(rest[0], Path(rest[1]))
+        print(json.dumps(result))
+        return
+
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database, e.g. "
+                 "DATABASE_URL=postgres://postgres@127.0.0.1:5432/stepwise_bench")
+    setup_django()
+    from django.core.management import call_command
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    source = OUT / f"processbench_{args.chains}x{args.steps}_s{args.seed}.json"
+    if args.regenerate or not source.exists():
+        started = time.perf_counter()
+        generate(source, args.chains, args.steps, args.seed)
+        print(f"generated {source.relative_to(ROOT)} in {time.perf_counter() - started:.1f} s", flush=True)
+    call_command("migrate", verbosity=0)
+    drop_project(SLUG)
+
+    report: dict = {"chains": args.chains, "input_mb": source.stat().st_size / 2**20}
+    report["import"] = run_phase("import", str(source))
+    print(f"import: {report['import']['seconds']:.2f} s, {report['import']['peak_mb']:.0f} MB, "
+          f"{report['import']['rows']:,} rows; {report['import']['breakdown']}", flush=True)
+    exports = {fmt: OUT / f"export.{fmt}.{'json' if fmt == 'processbench' else 'jsonl'}" for fmt in EXPORTS}
+    report["exports"] = {}
+    for fmt, path in exports.items():
+        report["exports"][fmt] = run_phase("export", fmt, str(path))
+        print(f"export {fmt}: {report['exports'][fmt]['seconds']:.2f} s, "
+              f"{report['exports'][fmt]['peak_mb']:.0f} MB", flush=True)
+    report["problems"] = check_exports(source, exports)
+    print("check: " + ("ok" if not report["problems"] else "; ".join(report["problems"])), flush=True)
+
+    argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    report["command"] = f"python bench/import_export.py {argv}".strip()
+    report["date"] = datetime.date.today().isoformat()
+    report["machine"] = (f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+                         f"PostgreSQL {_pg_version()}")
+    (OUT / "report.json").write_text(json.dumps(report, indent=1))
+    if not args.no_docs:
+        write_docs(report)
+        print(f"wrote {DOCS.relative_to(ROOT)}")
+    if report["problems"]:
+        sys.exit(1)
+
+
+def _pg_version() -> str:
+    from django.db import connection
+
+    major, rest = divmod(connection.pg_version, 10000)
+    return f"{major}.{rest}"
+
+
+if __name__ == "__main__":
+    main()

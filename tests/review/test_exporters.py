@@ -1,0 +1,49 @@
+"""Row builders and consensus (pure: no database)."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from review.aggregation import consensus, first_error
+from review.exporters import ChainRecord, LabelSet, processbench_row, trl_stepwise_row
+
+
+def record(*rating_lists):
+    n = max(len(r) for r in rating_lists)
+    sets = [LabelSet(labeler=f"a{i}", finish_reason="found_error", ratings=list(r), flagged=[None] * n,
+                     corrections=[""] * n, active_seconds=0, submitted_at="") for i, r in enumerate(rating_lists)]
+    return ChainRecord(source_id="c", source_model="m", problem="p", reference_answer="", steps=[f"s{i}" for i in range(n)],
+                       metadata={}, label_sets=sets)
+
+
+def test_consensus_takes_the_majority_and_breaks_ties_cautiously():
+    assert consensus([[1, 1, -1], [1, -1, -1], [1, 1, 1]], 3) == [1, 1, -1]
+    assert consensus([[1, 0], [-1, 1]], 2) == [-1, 0]
+    assert consensus([[1, None], [None, None]], 2) == [1, None]
+
+
+def test_trl_row_stops_at_the_first_error_and_maps_neutral_to_true():
+    row = trl_stepwise_row(record([1, 0, -1, 1]))
+    assert row == {"id": "c", "prompt": "p", "completions": ["s0", "s1", "s2"], "labels": [True, True, False]}
+
+
+def test_trl_row_ends_before_an_unrated_step_and_skips_unlabelled_chains():
+    assert trl_stepwise_row(record([1, None, 1]))["completions"] == ["s0"]
+    assert trl_stepwise_row(record([None, 1])) is None
+    empty = record([1])
+    empty.label_sets = []
+    assert trl_stepwise_row(empty) is None and processbench_row(empty) is None
+
+
+def test_processbench_label_is_the_first_minus_one():
+    assert processbench_row(record([1, 1, -1, -1]))["label"] == 2
+    assert processbench_row(record([1, 0, 1]))["label"] == -1
+
+
+@given(st.lists(st.lists(st.sampled_from([-1, 0, 1, None]), min_size=5, max_size=5), min_size=1, max_size=5))
+def test_consensus_only_returns_ratings_someone_gave(votes):
+    result = consensus(votes, 5)
+    for index, value in enumerate(result):
+        given_here = {v[index] for v in votes if v[index] is not None}
+        assert (value is None) == (not given_here)
+        assert value is None or value in given_here
+    assert first_error(result) == next((i for i, r in enumerate(result) if r == -1), -1)
