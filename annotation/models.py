@@ -205,6 +205,9 @@ class Annotation(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.assignment_id}: {self.finish_reason}"
+
 
 class StepLabel(models.Model):
     assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="labels")
@@ -222,6 +225,9 @@ class StepLabel(models.Model):
                 condition=Q(rating__isnull=True) | Q(rating__gte=-1, rating__lte=1), name="steplabel_rating_range"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.assignment_id}/{self.step_id}: {self.rating}"
 
 
 class CandidateSource(models.TextChoices):
@@ -251,6 +257,9 @@ class Candidate(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.assignment_id}@{self.step_index}.{self.position}"
+
 
 class ImportStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -272,3 +281,6 @@ class ImportJob(models.Model):
     errors = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"import {self.pk} ({self.filename}): {self.status}"

@@ -1,0 +1,1 @@
+"""Quality control and releases: agreement, aggregation, adjudication, dataset exports."""

@@ -7,7 +7,16 @@ queries (no model instances) and dropped before the next.
 import json
 from collections.abc import Iterator
 
-from annotation.models import Annotation, Assignment, AssignmentStatus, Candidate, Chain, Project, Step, StepLabel
+from annotation.models import (
+    Annotation,
+    Assignment,
+    AssignmentStatus,
+    Candidate,
+    Chain,
+    Project,
+    Step,
+    StepLabel,
+)
 
 from .exporters import ChainRecord, LabelSet, prm800k_rows, processbench_row, trl_stepwise_row
 

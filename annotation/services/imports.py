@@ -11,7 +11,17 @@ from ..bulk import allocate_ids, insert_rows
 from ..formats import FileRefused, ParsedChain, RowError, parse_file
 from ..formats.parse import FORMATS
 from ..formats.records import ParsedLabels, text_hash
-from ..models import Annotation, Assignment, AssignmentStatus, Candidate, Chain, Problem, Project, Step, StepLabel
+from ..models import (
+    Annotation,
+    Assignment,
+    AssignmentStatus,
+    Candidate,
+    Chain,
+    Problem,
+    Project,
+    Step,
+    StepLabel,
+)
 from ..realtime import broadcast_project_event
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)

@@ -31,7 +31,7 @@ def test_processbench_import_writes_chains_steps_and_attributed_labels(project, 
     chain = Chain.objects.get(project=project, source_id=flawed["id"])
     k = flawed["label"]
     ratings = dict(StepLabel.objects.filter(step__chain=chain).values_list("step__index", "rating"))
-    assert ratings == {**{i: 1 for i in range(k)}, k: -1}
+    assert ratings == {**dict.fromkeys(range(k), 1), k: -1}
     assert chain.assignments.get().annotation.first_error_step == k
 
 

@@ -6,7 +6,13 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from annotation.services import LabelInput, assignment_claim_next, assignment_labels_save, assignment_submit, chains_import
+from annotation.services import (
+    LabelInput,
+    assignment_claim_next,
+    assignment_labels_save,
+    assignment_submit,
+    chains_import,
+)
 from review.selectors import export_lines, export_rows
 from tests.conftest import DEMO_DATA, FIXTURES
 

@@ -14,7 +14,7 @@ from annotation.models import Project, Role
 from annotation.services import chains_import, membership_set, project_create
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
-PASSWORD = "stepwise-demo"
+PASSWORD = "stepwise-demo"  # noqa: S105 (published on purpose: demo only, refused with DEBUG off)
 USERS = [
     ("annotator1", Role.ANNOTATOR), ("annotator2", Role.ANNOTATOR), ("annotator3", Role.ANNOTATOR),
     ("reviewer", Role.REVIEWER), ("researcher", Role.RESEARCHER), ("admin", Role.ADMIN),
