@@ -20,6 +20,11 @@
   let activeSeconds = state.activeSeconds || 0;
   let lastInput = Date.now();
 
+  if (closed && pending.size) {
+    // Left over from another tab or a lost response: the server's labels are final now, don't show these.
+    pending = new Map();
+    localStorage.removeItem(storeKey);
+  }
   state.labels.forEach((l) => ratings.set(l.step, l.rating));
   pending.forEach((rating, step) => ratings.set(step, rating));
 
@@ -71,7 +76,11 @@
   function rate(index, rating, advance) {
     if (closed || submitting) return;
     const previous = ratings.has(index) ? ratings.get(index) : null;
-    if (previous === rating) return;
+    if (previous === rating) {
+      // Re-confirming a rating changes nothing but still moves on, so 3 3 3 … walks down a chain.
+      if (advance && index === focusIndex && rating !== -1) focusStep(index + 1);
+      return;
+    }
     undo.push([index, previous]);
     ratings.set(index, rating);
     pending.set(index, rating);

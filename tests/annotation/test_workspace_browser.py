@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 
 from annotation.models import Annotation, Assignment, AssignmentStatus, Role
@@ -67,6 +68,10 @@ def page(browser):
     page.problems = problems
     yield page
     context.close()
+    # While Playwright's loop runs in this thread Django keeps the connection the test's own ORM calls
+    # opened in a context variable, out of reach of pytest-django's cleanup: left open, it stops the
+    # test database from being dropped at the end of the session.
+    connections.close_all()
     assert not problems, problems
 
 
@@ -131,8 +136,9 @@ def saved_ratings(assignment: Assignment) -> dict[int, int | None]:
         ["3", "3", "k", "2", "3", "1"],
         {0: 1, 1: 0, 2: 1, 3: -1}, "found_error", 3, id="found-error-suggested"),
     pytest.param(
-        # Arrow keys and j: down twice, +1 the third step, back up to the first and rate the rest.
-        ["ArrowDown", "j", "3", "ArrowUp", "ArrowUp", "3", "3", "ArrowDown", "3"],
+        # Arrow keys and j: down twice, +1 the third step, back up to the first and rate the rest;
+        # 3 on a step already +1 keeps it and still moves on.
+        ["ArrowDown", "j", "3", "ArrowUp", "ArrowUp", "ArrowUp", "3", "3", "3", "3"],
         {0: 1, 1: 1, 2: 1, 3: 1}, "solution", None, id="solution-suggested"),
 ])
 def test_keyboard_labelling_is_saved_on_submit(live_server, imported, annotator, page, keys, ratings,
@@ -225,7 +231,8 @@ def test_math_renders_with_katex(live_server, imported, annotator, page):
     assert page.evaluate("document.fonts.check('16px KaTeX_Main')")
 
 
-@pytest.mark.parametrize(("text", "math"), [
+# (text, the TeX of each math part in order)
+MATH_CASES = [
     ("Cost per gallon = $3.5, Total = $3.5 * 4000 = $14,000.", []),  # GSM8K prices stay text
     ("rewards of $1 off for every $20 they spend, so $80 / $20 = 4", []),
     ("The answer is $\\boxed{2800}$.", ["\\boxed{2800}"]),
@@ -235,12 +242,17 @@ def test_math_renders_with_katex(live_server, imported, annotator, page):
     ("Thus:\n\\[ 500 \\times 1.2 = \\$600 \\]\nso", [" 500 \\times 1.2 = \\$600 "]),
     ("$$a+b$$ and an escaped \\$ sign", ["a+b"]),
     ("a $ with space $ is no math", []),
-])
-def test_math_delimiters_keep_prices_as_text(live_server, page, text, math):
+]
+
+
+def test_math_delimiters_keep_prices_as_text(live_server, page):
     page.goto(live_server.url + "/login/")
-    parts = page.evaluate("(text) => window.stepwiseSplitMath(text)", text)
-    assert [part["tex"] for part in parts if "tex" in part] == math
-    assert "".join(part.get("source", part.get("text", "")) for part in parts).replace("\n", "") == text.replace("\n", "")
+    for text, math in MATH_CASES:
+        parts = page.evaluate("(text) => window.stepwiseSplitMath(text)", text)
+        assert [part["tex"] for part in parts if "tex" in part] == math, text
+        # Nothing is lost but the line breaks beside display math.
+        shown = "".join(part.get("source", part.get("text", "")) for part in parts)
+        assert shown.replace("\n", "") == text.replace("\n", ""), text
 
 
 @pytest.fixture
@@ -337,9 +349,10 @@ def test_screenshots(live_server, imported, annotator, screenshot_dir, page):
     log_in(page, live_server, annotator.username)
     page.screenshot(path=screenshot_dir / "home.png")
     claim_next(page, live_server)
-    page.keyboard.press("3")
-    page.keyboard.press("3")  # two steps rated, the third focused
+    for key in "331":  # +1, +1, then −1 on the third step, which keeps the focus
+        page.keyboard.press(key)
     expect_saved(page)
+    expect(page.locator('input[name=finish_reason][value="found_error"]')).to_be_checked()
     page.evaluate("document.fonts.ready")
     page.mouse.move(0, 0)
     page.screenshot(path=screenshot_dir / "annotation-workspace.png")
