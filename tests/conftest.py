@@ -14,6 +14,9 @@ DEMO_DATA = ROOT / "annotation" / "demo"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PASSWORD = "correct horse battery staple"
 
+# Browser fixtures (`browser`, `page`, `asgi_server`) and their helpers live in tests/browser.py.
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture
 def make_user(db):

@@ -15,64 +15,16 @@ import re
 from pathlib import Path
 
 import pytest
-from django.db import connections
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from annotation.models import Annotation, Assignment, AssignmentStatus, Role
 from annotation.services import chains_import, membership_set, project_create
-from tests.conftest import PASSWORD, ROOT
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between
-# browser steps are still plain blocking calls, which Django refuses under a running loop unless told.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from tests.browser import VIEWPORT, log_in
+from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-VIEWPORT = {"width": 1280, "height": 900}
-TIMEOUT_MS = 10_000
-expect.set_options(timeout=TIMEOUT_MS)
 FOCUSED = re.compile(r"\bfocused\b")
-
-
-@pytest.fixture
-def browser():
-    # Per test, and requested after the data fixtures: while Playwright's loop runs in this thread,
-    # the after-commit broadcasts of writes made here (imports) cannot run and only log an error.
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    """A fresh context (cookies, localStorage) per test; any uncaught script error or dialog fails the test."""
-    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, locale="en-US", timezone_id="UTC",
-                                  reduced_motion="reduce")
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"uncaught script error: {exc}"))
-    page.on("console", lambda msg: problems.append(f"console error: {msg.text}") if msg.type == "error" else None)
-
-    def on_dialog(dialog):
-        problems.append(f"unexpected {dialog.type} dialog: {dialog.message}")
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.problems = problems
-    yield page
-    context.close()
-    # While Playwright's loop runs in this thread Django keeps the connection the test's own ORM calls
-    # opened in a context variable, out of reach of pytest-django's cleanup: left open, it stops the
-    # test database from being dropped at the end of the session.
-    connections.close_all()
-    assert not problems, problems
 
 
 @pytest.fixture
@@ -82,15 +34,6 @@ def screenshot_dir(tmp_path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
     return tmp_path
-
-
-def log_in(page: Page, live_server, username: str) -> None:
-    page.goto(live_server.url + "/")
-    expect(page).to_have_url(f"{live_server.url}/login/?next=/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(live_server.url + "/")
 
 
 def claim_next(page: Page, live_server) -> Assignment:
