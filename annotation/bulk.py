@@ -9,6 +9,8 @@ from typing import Any
 
 from django.db import connection, models
 
+COPY_NULL = "\\N"  # NULL in COPY's text format
+
 
 def allocate_ids(model: type[models.Model], count: int) -> list[int]:
     """Reserve `count` primary keys for `model` inside the current transaction."""
@@ -18,10 +20,17 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # nextval is never rolled back and never handed out twice, so concurrent imports are safe.
+            # The sequence is named once: pg_get_serial_sequence per row cost ten times nextval itself.
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            sequence = cursor.fetchone()[0]
+            # One statement's values rise; when nobody else drew meanwhile they are a plain range, and
+            # only its ends need to come back (two numbers instead of millions).
             cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+                "SELECT min(v), max(v), CASE WHEN max(v) - min(v) + 1 <> count(*) THEN array_agg(v ORDER BY v) END "
+                "FROM (SELECT nextval(%s::regclass) AS v FROM generate_series(1, %s)) drawn", [sequence, count]
             )
-            return [row[0] for row in cursor.fetchall()]
+            low, high, scattered = cursor.fetchone()
+            return list(scattered) if scattered is not None else list(range(low, high + 1))
         # SQLite: the settings open transactions IMMEDIATE, so we hold the write lock and max(id) is ours.
         cursor.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"')  # noqa: S608 (table name from the model)
         start = cursor.fetchone()[0] + 1
@@ -59,3 +68,42 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
             cursor.executemany(sql, batch)
             written += len(batch)
     return written
+
+
+def copy_escape(texts: list[str]) -> list[str]:
+    """`texts` escaped for COPY's text format (backslash, tab, newline, carriage return), all at once.
+
+    One pass of each replace over a chain's joined steps instead of four calls per step. NUL cannot
+    be stored in PostgreSQL text, so it joins them safely; a text holding one is passed on as it is,
+    for PostgreSQL to refuse.
+    """
+    joined = "\0".join(texts)
+    for char, escape in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        if char in joined:
+            joined = joined.replace(char, escape)
+    escaped = joined.split("\0")
+    if len(escaped) != len(texts):
+        return [_copy_escape_one(text) for text in texts]
+    return escaped
+
+
+def _copy_escape_one(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def copy_lines(model: type[models.Model], fields: Sequence[str], chunks: Iterable[str]) -> int:
+    """PostgreSQL only: insert rows given as COPY text-format lines (tab-separated, COPY_NULL for NULL,
+    text through copy_escape), any number of lines per chunk; return how many were written.
+
+    For the tables an import fills by the million: formatting a chain's rows with one f-string each
+    costs a fraction of a `write_row` call per row.
+    """
+    opts = model._meta
+    table = connection.ops.quote_name(opts.db_table)
+    column_sql = ", ".join(connection.ops.quote_name(opts.get_field(name).column) for name in fields)
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg 3 cursor under Django's wrapper
+        with raw.copy(f"COPY {table} ({column_sql}) FROM STDIN") as copy:  # noqa: S608
+            for chunk in chunks:
+                copy.write(chunk)
+        return raw.rowcount

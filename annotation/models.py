@@ -102,7 +102,9 @@ class Chain(models.Model):
 
 
 class Step(models.Model):
-    chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="steps")
+    # No index of its own: (chain, version, index) below starts with chain, and every index costs the
+    # import a write per step (millions for a large file).
+    chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="steps", db_index=False)
     # Re-segmentation makes a new version; labels point at a step row, never at text that changed.
     version = models.PositiveSmallIntegerField(default=1)
     index = models.PositiveIntegerField()
@@ -210,7 +212,8 @@ class Annotation(models.Model):
 
 
 class StepLabel(models.Model):
-    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="labels")
+    # Covered by the unique (assignment, step) constraint, as for Step.chain.
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="labels", db_index=False)
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="labels")
     rating = models.SmallIntegerField(null=True, blank=True)
     rationale = models.TextField(blank=True)
@@ -238,7 +241,7 @@ class CandidateSource(models.TextChoices):
 class Candidate(models.Model):
     """An alternative offered at one step (PRM800K phase-1 completions; later, production mode)."""
 
-    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="candidates")
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="candidates", db_index=False)
     step_index = models.PositiveIntegerField(help_text="Position in the chain (prefix length).")
     position = models.PositiveSmallIntegerField(help_text="Order among the step's candidates.")
     source = models.CharField(max_length=8, choices=CandidateSource.choices, default=CandidateSource.MODEL)

@@ -1,14 +1,15 @@
 """Import/export benchmark on PostgreSQL: a ProcessBench-like file in, three dataset formats out.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/stepwise_bench python bench/import_export.py \
-        [--chains 50000 --steps 40] [--no-docs]
+        [--chains 50000 --steps 40] [--repeat 3] [--no-docs]
 
 Generates bench/out/processbench_<chains>x<steps>_s<seed>.json (kept for the next run), drops the
 benchmark project, then runs each phase in a fresh subprocess so its peak memory (ru_maxrss) is its
 own: the import (chains_import, as `manage.py import_chains` calls it) and one export per format
-(export_lines, as `manage.py export_dataset` writes it). Checks that the processbench export parses
-to exactly the generated file and that trl-stepwise matches its labels, then writes the figures into
-docs/benchmarks.md between the `bench:results` markers.
+(export_lines, as `manage.py export_dataset` writes it), each export `--repeat` times keeping the
+fastest. Checks that the processbench export parses to exactly the generated file and that
+trl-stepwise matches its labels, then writes the figures into docs/benchmarks.md between the
+`bench:results` markers. Needs PostgreSQL: the import writes with COPY, the exports stream.
 """
 
 import argparse
@@ -54,6 +55,34 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class ServerCpu:
+    """CPU seconds of this process's PostgreSQL backend, read from /proc (same machine; else None)."""
+
+    def __init__(self):
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            self.pid = cursor.fetchone()[0]
+        self.start = self._read()
+
+    def _read(self) -> float | None:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def used(self) -> float | None:
+        now = self._read()
+        return None if now is None or self.start is None else round(now - self.start, 2)
+
+
 # --- the input file --------------------------------------------------------------------------------
 
 _GENERATORS = ["Qwen2-7B-Instruct", "Qwen2.5-Math-72B-Instruct", "Meta-Llama-3-70B-Instruct",
@@ -67,7 +96,7 @@ _WORDS = ("we", "the", "number", "of", "so", "then", "each", "total", "is", "and
 def _fragment(rng: random.Random) -> str:
     a, b = rng.randint(2, 99), rng.randint(2, 99)
     words = " ".join(rng.choices(_WORDS, k=rng.randint(3, 9)))
-    kind = rng.randrange(6)
+    kind = rng.choices(range(6), weights=(30, 20, 15, 2, 13, 20))[0]
     if kind == 0:
         return f"{words.capitalize()} \\({a} \\times {b} = {a * b}\\)."
     if kind == 1:
@@ -75,7 +104,7 @@ def _fragment(rng: random.Random) -> str:
     if kind == 2:
         return f"{words.capitalize()}: \\[x^2 - {a + b}x + {a * b} = 0 \\implies x = {a} \\text{{ or }} x = {b}.\\]"
     if kind == 3:
-        return f"So {a} − {b} = {a - b}, {words}."  # a non-ASCII minus sign, as model outputs have
+        return f"So {a} − {b} = {a - b}, {words}."  # a non-ASCII minus sign, as some outputs have
     if kind == 4:
         return f"{words.capitalize()} \\(\\sqrt{{{a * a}}} = {a}\\) and \\(\\angle ABC = {a % 90 + 1}^\\circ\\)."
     return f"{words.capitalize()} {a} + {b} = {a + b}."
@@ -99,7 +128,8 @@ def generate(path: Path, chains: int, steps: int, seed: int) -> None:
                 for fragment in rng.choices(pool, k=12):
                     if len(text) + len(fragment) + 1 > target and len(text) >= 150:
                         break
-                    text = f"{text} {fragment}" if text else fragment
+                    # About one step in fifty breaks a line inside, as display math does.
+                    text = f"{text}{chr(10) if rng.random() < 0.01 else ' '}{fragment}" if text else fragment
                 chain_steps.append(text[:250])
             label = -1 if rng.random() < 0.4 else rng.randrange(len(chain_steps))
             item = {"id": f"{_SPLITS[i % len(_SPLITS)]}-{i}", "generator": rng.choice(_GENERATORS),
@@ -124,11 +154,14 @@ def phase_import(path: Path) -> dict:
     def progress(phase: str, done: int, total: int) -> None:
         last[phase] = time.perf_counter()
 
+    server = ServerCpu()
+    cpu = cpu_seconds()
     start = time.perf_counter()
     data = path.read_bytes()
     read_done = time.perf_counter()
     result = chains_import(project=project, data=data, filename=path.name, progress=progress)
     end = time.perf_counter()
+    cpu = cpu_seconds() - cpu
     # Where the time went, from the service's own progress reports (each phase's last report).
     marks = [("read file", read_done)] + [(name, last[key]) for key, name in
                                           (("parse", "parse"), ("chains", "existing ids, problems, chains"),
@@ -142,6 +175,7 @@ def phase_import(path: Path) -> dict:
     rows = (problems + result.chains_created + result.steps_created + 2 * result.label_sets_created
             + result.step_labels_created)
     return {"seconds": round(end - start, 2), "peak_mb": round(peak_mb(), 1), "baseline_mb": round(baseline, 1),
+            "python_cpu": round(cpu, 2), "server_cpu": server.used(),
             "rows": rows, "result": result.as_dict(), "problems": problems, "breakdown": breakdown}
 
 
@@ -152,13 +186,15 @@ def phase_export(fmt: str, out: Path) -> dict:
 
     baseline = peak_mb()
     project = Project.objects.get(slug=SLUG)
+    server = ServerCpu()
+    cpu = cpu_seconds()
     start = time.perf_counter()
     with out.open("w", encoding="utf-8") as handle:
         for chunk in export_lines(project=project, fmt=fmt):
             handle.write(chunk)
     seconds = time.perf_counter() - start
     return {"seconds": round(seconds, 2), "peak_mb": round(peak_mb(), 1), "baseline_mb": round(baseline, 1),
-            "bytes": out.stat().st_size}
+            "python_cpu": round(cpu_seconds() - cpu, 2), "server_cpu": server.used(), "bytes": out.stat().st_size}
 
 
 def run_phase(*args: str) -> dict:
@@ -245,8 +281,14 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def _cpu(result: dict) -> str:
+    server = result.get("server_cpu")
+    return f"{result['python_cpu']:.1f} / {server:.1f}" if server is not None else f"{result['python_cpu']:.1f} / ?"
+
+
 def write_docs(report: dict) -> None:
     imp = report["import"]
+    repeat = report["repeat"]
     lines = [
         START_MARK,
         f"Last run: {report['date']} on {report['machine']}.",
@@ -256,24 +298,34 @@ def write_docs(report: dict) -> None:
         f"Input: {report['chains']:,} chains, {imp['result']['steps_created']:,} steps "
         f"({report['input_mb']:.0f} MB of JSON), {imp['problems']:,} distinct problems.",
         "",
-        "| phase | seconds | peak RSS (MB) | rows / size | target | |",
-        "| --- | ---: | ---: | --- | --- | --- |",
-        f"| import (processbench, a row per step) | {imp['seconds']:.2f} | {imp['peak_mb']:.0f} | "
+        "| phase | seconds | CPU s: Python / PostgreSQL | peak RSS (MB) | rows / size | target | |",
+        "| --- | ---: | ---: | ---: | --- | --- | --- |",
+        f"| import (processbench, a row per step) | {imp['seconds']:.2f} | {_cpu(imp)} | {imp['peak_mb']:.0f} | "
         f"{imp['rows']:,} rows | ≤ {TARGET_IMPORT_S:.0f} s | {_mark(imp['seconds'] <= TARGET_IMPORT_S)} |",
     ]
     for fmt in EXPORTS:
         exp = report["exports"][fmt]
-        ok = exp["seconds"] <= TARGET_EXPORT_S and exp["peak_mb"] <= TARGET_EXPORT_MB
-        lines.append(f"| export {fmt} | {exp['seconds']:.2f} | {exp['peak_mb']:.0f} | {exp['bytes'] / 2**20:.0f} MB | "
-                     f"≤ {TARGET_EXPORT_S:.0f} s, ≤ {TARGET_EXPORT_MB:.0f} MB | {_mark(ok)} |")
+        fast, small = exp["seconds"] <= TARGET_EXPORT_S, exp["peak_mb"] <= TARGET_EXPORT_MB
+        verdict = _mark(True) if fast and small else f"time {_mark(fast)}, memory {_mark(small)}"
+        lines.append(f"| export {fmt} | {exp['seconds']:.2f} | {_cpu(exp)} | {exp['peak_mb']:.0f} | "
+                     f"{exp['bytes'] / 2**20:.0f} MB | ≤ {TARGET_EXPORT_S:.0f} s, ≤ {TARGET_EXPORT_MB:.0f} MB | "
+                     f"{verdict} |")
     lines += [
         "",
         f"Rows written by the import: {imp['result']['chains_created']:,} chains, "
         f"{imp['result']['steps_created']:,} steps, {imp['result']['label_sets_created']:,} assignments and "
         f"as many annotations, {imp['result']['step_labels_created']:,} step labels, {imp['problems']:,} problems.",
         "Import phases (s): " + ", ".join(f"{name} {sec:.2f}" for name, sec in imp["breakdown"].items()) + ".",
+    ]
+    if repeat > 1:
+        lines.append(f"Each export ran {repeat} times, the first right after the import; the table shows the "
+                     "fastest, all runs (s): " + "; ".join(
+                         f"{fmt} " + ", ".join(f"{sec:.2f}" for sec in report["exports"][fmt]["runs"])
+                         for fmt in EXPORTS) + ".")
+    lines += [
         f"A bare process (Python, Django set up, connected) peaks at about {imp['baseline_mb']:.0f} MB "
-        "before any work; the figures above include it.",
+        "before any work; the figures above include it. CPU seconds are the Python process's and its "
+        "PostgreSQL backend's (from /proc).",
         "Check: " + ("the processbench export parses to exactly the generated file (every label identical), "
                      "trl-stepwise matches the labels, prm800k has a row per chain."
                      if not report["problems"] else "FAILED: " + "; ".join(report["problems"])),
@@ -295,6 +347,8 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=50000)
     parser.add_argument("--steps", type=int, default=40, help="Mean steps per chain (each gets 75-125%% of it).")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Run each export this many times and keep the fastest (a shared machine is noisy).")
     parser.add_argument("--regenerate", action="store_true", help="Write the input file even if it exists.")
     parser.add_argument("--no-docs", action="store_true", help="Print the figures; leave docs/benchmarks.md alone.")
     parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)  # internal: one phase in this process
@@ -321,16 +375,22 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     drop_project(SLUG)
 
-    report: dict = {"chains": args.chains, "input_mb": source.stat().st_size / 2**20}
-    report["import"] = run_phase("import", str(source))
-    print(f"import: {report['import']['seconds']:.2f} s, {report['import']['peak_mb']:.0f} MB, "
-          f"{report['import']['rows']:,} rows; {report['import']['breakdown']}", flush=True)
+    report: dict = {"chains": args.chains, "input_mb": source.stat().st_size / 2**20, "repeat": args.repeat}
+    imp = report["import"] = run_phase("import", str(source))
+    print(f"import: {imp['seconds']:.2f} s, {imp['peak_mb']:.0f} MB, {imp['rows']:,} rows, CPU {_cpu(imp)}; "
+          f"{imp['breakdown']}", flush=True)
     exports = {fmt: OUT / f"export.{fmt}.{'json' if fmt == 'processbench' else 'jsonl'}" for fmt in EXPORTS}
     report["exports"] = {}
-    for fmt, path in exports.items():
-        report["exports"][fmt] = run_phase("export", fmt, str(path))
-        print(f"export {fmt}: {report['exports'][fmt]['seconds']:.2f} s, "
-              f"{report['exports'][fmt]['peak_mb']:.0f} MB", flush=True)
+    for _ in range(max(args.repeat, 1)):
+        for fmt, path in exports.items():
+            result = run_phase("export", fmt, str(path))
+            print(f"export {fmt}: {result['seconds']:.2f} s, {result['peak_mb']:.0f} MB, CPU {_cpu(result)}",
+                  flush=True)
+            best = report["exports"].get(fmt)
+            runs = [*best["runs"], result["seconds"]] if best else [result["seconds"]]
+            if best is None or result["seconds"] < best["seconds"]:
+                best = result
+            report["exports"][fmt] = {**best, "runs": runs}
     report["problems"] = check_exports(source, exports)
     print("check: " + ("ok" if not report["problems"] else "; ".join(report["problems"])), flush=True)
 

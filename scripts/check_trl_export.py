@@ -24,7 +24,7 @@ def local_tokenizer(texts):
     tok.decoder = decoders.ByteLevel()
     tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=600, special_tokens=["<bos>"],
                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>")
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>")  # noqa: S106 (a token, not a password)
 
 
 def check(path: str, separator: str = "\n") -> int:

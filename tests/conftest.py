@@ -83,3 +83,17 @@ def imported(project, gsm8k_bytes):
     """The project with the 20-chain ProcessBench excerpt imported (with its expert labels)."""
     chains_import(project=project, data=gsm8k_bytes, filename="gsm8k_excerpt.json")
     return project
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_connections(django_db_setup, django_db_blocker):
+    """Threads the tests start (Celery's test worker, Channels' sync executor) keep their own database
+    connections, which pytest-django cannot close; end them so the test database can be dropped."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()")

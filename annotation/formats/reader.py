@@ -126,7 +126,7 @@ def _iter_lines(data: bytes, errors: list[RowError]) -> Iterator[tuple[int, Any]
                 raise json.JSONDecodeError("extra data after the object (two objects on one line?)", text.strip(), end)
         except json.JSONDecodeError as exc:
             hint = "; the line looks cut off" if exc.msg.startswith(("Unterminated", "Expecting")) else ""
-            errors.append(RowError(number, "", f"is not valid JSON: {exc.msg} at column {exc.colno}{hint}"))
+            errors.append(RowError(number, "", f"is not valid JSON: {exc.msg} (column {exc.colno}){hint}"))
             continue
         yield number, value
 
@@ -165,7 +165,7 @@ def _iter_array(data: bytes, errors: list[RowError]) -> Iterator[tuple[int, Any]
         try:
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            errors.append(RowError(exc.lineno, "", f"is not valid JSON: {exc.msg} at column {exc.colno}"))
+            errors.append(RowError(exc.lineno, "", f"is not valid JSON: {exc.msg} (column {exc.colno})"))
             return
         yield line_at(pos), value
         pos = skip(end)
