@@ -64,3 +64,10 @@ def project_progress(*, project: Project) -> dict:
     counts = chains.aggregate(total=Count("id"), complete=Count("id", filter=Q(done__gte=project.overlap_k)))
     counts["percent"] = round(100 * counts["complete"] / counts["total"]) if counts["total"] else 0
     return counts
+
+
+def project_overview_for_user(*, user) -> list[dict]:
+    """The user's projects with their role and progress, for the home page (roles in one query)."""
+    roles = dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
+    return [{"project": project, "role": Role.ADMIN if user.is_superuser else roles.get(project.pk),
+             "progress": project_progress(project=project)} for project in project_list_for_user(user=user)]

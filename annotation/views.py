@@ -16,7 +16,7 @@ from .selectors import (
     assignment_list_for_user,
     membership_role,
     project_get_for_user,
-    project_list_for_user,
+    project_overview_for_user,
     project_progress,
 )
 from .services import assignment_claim_next
@@ -33,11 +33,7 @@ def _not_found(exc: NotFound) -> Http404:
 
 @login_required
 def home(request):
-    projects = []
-    for project in project_list_for_user(user=request.user):
-        projects.append({"project": project, "role": membership_role(user=request.user, project=project),
-                         "progress": project_progress(project=project)})
-    return render(request, "annotation/home.html", {"projects": projects})
+    return render(request, "annotation/home.html", {"projects": project_overview_for_user(user=request.user)})
 
 
 @login_required

@@ -149,13 +149,9 @@ class _Writer:
         null = COPY_NULL
         for done, (chain, cid) in enumerate(zip(chains, chain_ids, strict=True), start=1):
             texts = copy_escape(chain.steps)
-            ids = step_map[cid]
-            if chain.spans:
-                yield "".join(f"{sid}\t{cid}\t1\t{index}\t{text}\t{start}\t{end}\n"
-                              for index, (sid, text, (start, end)) in enumerate(zip(ids, texts, chain.spans, strict=True)))
-            else:
-                yield "".join(f"{sid}\t{cid}\t1\t{index}\t{text}\t{null}\t{null}\n"
-                              for index, (sid, text) in enumerate(zip(ids, texts, strict=True)))
+            spans = chain.spans or [(null, null)] * len(texts)
+            yield "".join(f"{sid}\t{cid}\t1\t{index}\t{text}\t{start}\t{end}\n"
+                          for index, (sid, text, (start, end)) in enumerate(zip(step_map[cid], texts, spans, strict=True)))
             if done % 5000 == 0:
                 self._report("steps", done, len(chains))
 

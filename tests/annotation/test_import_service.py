@@ -108,3 +108,17 @@ def test_import_command_creates_project_on_request(tmp_path, capsys):
     call_command("import_chains", str(path), "--project", "fresh", "--create", "--no-progress")
     assert "10 chains imported" in capsys.readouterr().out
     assert Chain.objects.filter(project__slug="fresh").count() == 10
+
+
+@pytest.mark.django_db
+def test_text_is_split_and_each_step_keeps_its_span_in_the_raw_text(project):
+    raw = "Step 1: let $x = 2$.\nStep 2: so\tx² = 4 \\\\ done."
+    chains_import(project=project, data=json.dumps({"id": "t", "problem": "p", "text": raw,
+                                                    "segmentation": "step_marker"}).encode())
+    chain = Chain.objects.get(source_id="t")
+    assert chain.raw_text == raw and chain.segmentation == "step_marker"
+    steps = list(chain.steps.order_by("index").values_list("text", "char_start", "char_end"))
+    assert [text for text, _, _ in steps] == ["let $x = 2$.", "so\tx² = 4 \\\\ done."]
+    assert all(raw[start:end] == text for text, start, end in steps)
+    chains_import(project=project, data=b'{"id": "given", "problem": "p", "steps": ["a", "b"]}')
+    assert not Step.objects.filter(chain__source_id="given", char_start__isnull=False).exists()
