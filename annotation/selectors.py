@@ -1,12 +1,14 @@
 """Reads, scoped to the acting user. Objects outside a user's reach raise NotFound (answered 404)."""
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from . import steps as step_store
 from .exceptions import NotFound
-from .models import Assignment, AssignmentStatus, Chain, Membership, Project, Role, Step, StepLabel
+from .models import Assignment, AssignmentStatus, Chain, ChainRevision, Membership, Project, Role, StepLabel
 
 MANAGE_ROLES = (Role.RESEARCHER, Role.ADMIN)
+LABEL_FIELDS = ("rating", "unsure", "flagged", "rationale", "correction", "error_type")
 
 
 def membership_role(*, user, project: Project) -> str | None:
@@ -34,20 +36,55 @@ def project_get_for_user(*, slug: str, user, roles: tuple[str, ...] | None = Non
     return project
 
 
+# --- steps -------------------------------------------------------------------------------------------
+
+def stored_revisions(*, chain_id: int, upto: int | None = None) -> list[step_store.StoredRevision]:
+    """The revision rows of a chain a reader needs (up to revision `upto`), texts still packed."""
+    rows = ChainRevision.objects.filter(chain_id=chain_id)
+    if upto is not None:
+        rows = rows.filter(number__lte=upto)
+    return [step_store.StoredRevision(*row) for row in rows.order_by("number").values_list(
+        "number", "step_keys", "step_count", "first_new_key", "new_count", "texts")]
+
+
+def chain_steps(*, chain: Chain, revision: int | None = None) -> step_store.Steps:
+    """The steps of `revision` of the chain (default: its current one), in order. One query."""
+    number = chain.revision if revision is None else revision
+    return step_store.assemble(stored_revisions(chain_id=chain.pk, upto=number), number)
+
+
+def chain_revision_list(*, chain: Chain) -> list[dict]:
+    """The chain's revisions, newest first, without their texts (for the history)."""
+    return list(ChainRevision.objects.filter(chain=chain).order_by("-number").values(
+        "number", "kind", "step_count", "new_count", "detail", "created_by__username", "created_at"))
+
+
+# --- assignments -------------------------------------------------------------------------------------
+
 def assignment_get_for_user(*, pk: int, user) -> Assignment:
-    """The user's own assignment with its chain, problem, steps and only the user's own labels."""
-    assignment = (
-        Assignment.objects.select_related("chain__problem", "chain__project", "annotation")
-        .prefetch_related(
-            Prefetch("chain__steps", queryset=Step.objects.filter(version=1).order_by("index")),
-            Prefetch("labels", queryset=StepLabel.objects.select_related("step")),
-        )
-        .filter(pk=pk, annotator=user)
-        .first()
-    )
+    """The user's own assignment with its chain, problem and project (steps: `assignment_steps`)."""
+    assignment = (Assignment.objects.select_related("chain__problem", "chain__project", "annotation")
+                  .filter(pk=pk, annotator=user).first())
     if assignment is None:
         raise NotFound("No such assignment among yours.")
     return assignment
+
+
+def assignment_steps(*, assignment: Assignment) -> step_store.Steps:
+    """The steps the annotator was shown: the revision recorded on the assignment."""
+    return chain_steps(chain=assignment.chain, revision=assignment.revision)
+
+
+def assignment_labels(*, assignment: Assignment, steps: step_store.Steps) -> list[dict]:
+    """The assignment's labels on the steps of its revision, by 0-based index, every field."""
+    position = steps.index_of()
+    labels = []
+    for row in StepLabel.objects.filter(assignment=assignment).values("step_key", *LABEL_FIELDS):
+        index = position.get(row["step_key"])
+        if index is not None:
+            labels.append({"step": index, "key": row.pop("step_key"), **row})
+    labels.sort(key=lambda label: label["step"])
+    return labels
 
 
 def assignment_list_for_user(*, user, project: Project) -> QuerySet[Assignment]:
@@ -57,7 +94,7 @@ def assignment_list_for_user(*, user, project: Project) -> QuerySet[Assignment]:
 
 def project_progress(*, project: Project) -> dict:
     """Chains in the project, and chains with k submitted annotator passes (for progress bars)."""
-    done = (Assignment.objects.filter(chain=OuterRef("pk"), status=AssignmentStatus.SUBMITTED, annotator__isnull=False)
+    done = (Assignment.objects.filter(chain=OuterRef("pk"), status=AssignmentStatus.SUBMITTED)
             .order_by().values("chain").annotate(n=Count("id")).values("n"))
     chains = Chain.objects.filter(project=project).annotate(
         done=Coalesce(Subquery(done, output_field=IntegerField()), Value(0)))

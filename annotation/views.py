@@ -13,7 +13,9 @@ from .models import FinishReason, Role
 from .selectors import (
     MANAGE_ROLES,
     assignment_get_for_user,
+    assignment_labels,
     assignment_list_for_user,
+    assignment_steps,
     membership_role,
     project_get_for_user,
     project_overview_for_user,
@@ -73,9 +75,12 @@ def assignment_workspace(request, pk):
     except NotFound as exc:
         raise _not_found(exc) from exc
     project = assignment.chain.project
+    steps = assignment_steps(assignment=assignment)
+    labels = assignment_labels(assignment=assignment, steps=steps)
     return render(request, "annotation/workspace.html", {
         "assignment": assignment, "project": project, "chain": assignment.chain,
-        "steps": assignment.chain.steps.all(),
+        "steps": [{"index": i, "key": key, "text": text} for i, (key, text) in enumerate(zip(steps.keys, steps.texts,
+                                                                                            strict=True))],
         "finish_reasons": FinishReason.choices,
         "ratings": project.ratings,
         "guidelines_html": render_markdown(project.guidelines),
@@ -83,6 +88,6 @@ def assignment_workspace(request, pk):
             "version": assignment.version,
             "status": assignment.status,
             "activeSeconds": assignment.active_seconds,
-            "labels": [{"step": label.step.index, "rating": label.rating} for label in assignment.labels.all()],
+            "labels": labels,
         },
     })

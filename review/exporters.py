@@ -6,14 +6,19 @@ Each format is what its consumers read:
   PRMTrainer). Steps up to and including the first -1; +1 and 0 are True (0 is PRM800K's "reasonable,
   not wrong"), -1 is False. A chain whose first step is unrated gives no row; an unrated step ends the
   row before it (its label is unknown).
-- prm800k: one row per submitted annotation, laid out as PRM800K's phase-2 rows (plus "id").
+- prm800k: one row per label set, laid out as PRM800K's phase-2 rows (plus "id").
 Every row carries the chain's source "id".
+
+A step the labeler wrote (PRM800K's human_completion, rating null) counts as +1 in processbench and
+trl-stepwise: PRM800K's labelers wrote one to replace a step they rated −1, as the step the solution
+should take (docs/formats.md); prm800k writes it back as the human_completion it was, rating null.
 """
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from .aggregation import consensus
 
@@ -22,7 +27,8 @@ FORMATS = ("prm800k", "trl-stepwise", "processbench")
 
 @dataclass
 class LabelSet:
-    """One submitted assignment's labels for a chain."""
+    """One label set of a chain (a submitted assignment, or labels that came with the data), aligned
+    with the steps of the chain's current revision (None where the set did not label a step)."""
 
     labeler: str
     finish_reason: str
@@ -34,6 +40,46 @@ class LabelSet:
     source_meta: dict = field(default_factory=dict)
     # step index -> [(source, position, text, rating, flagged, chosen)]
     candidates: dict[int, list[tuple]] = field(default_factory=dict)
+    human_steps: frozenset[int] = frozenset()
+    reference: bool = False  # came with imported data
+
+    def effective_ratings(self) -> list[int | None]:
+        """Ratings with the labeler's own steps counted +1 (see the module's docstring)."""
+        if not self.human_steps:
+            return self.ratings
+        return [1 if r is None and i in self.human_steps else r for i, r in enumerate(self.ratings)]
+
+
+class StepsJson(Sequence[str]):
+    """A chain's steps as the JSON array they are stored as (annotation/steps.py), decoded only if needed.
+
+    Row builders count and slice steps; `dumps_row` writes the JSON of a whole chain's steps as it is,
+    so an export of unedited chains never encodes a step.
+    """
+
+    __slots__ = ("_texts", "json", "size")
+
+    def __init__(self, json: bytes, size: int):
+        self.json = json
+        self.size = size
+        self._texts: list[str] | None = None
+
+    def texts(self) -> list[str]:
+        if self._texts is None:
+            self._texts = orjson.loads(self.json)
+        return self._texts
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        return iter(self.texts())
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice) and index.start in (None, 0) and index.step in (None, 1) and \
+                (index.stop is None or index.stop >= self.size):
+            return self
+        return self.texts()[index]
 
 
 @dataclass
@@ -42,7 +88,7 @@ class ChainRecord:
     source_model: str
     problem: str
     reference_answer: str
-    steps: Sequence[str]  # a list, or JoinedSteps on the way to an export file
+    steps: Sequence[str]  # a list, or StepsJson on the way to an export file
     metadata: dict
     label_sets: list[LabelSet]
 
@@ -51,9 +97,9 @@ class ChainRecord:
         if len(self.label_sets) == 1:
             # One label set is its own consensus: what `consensus` returns, without a Counter per step
             # (an imported dataset is this case, millions of steps).
-            ratings = self.label_sets[0].ratings[:n]
+            ratings = self.label_sets[0].effective_ratings()[:n]
             return ratings + [None] * (n - len(ratings))
-        return consensus([ls.ratings for ls in self.label_sets], n)
+        return consensus([ls.effective_ratings() for ls in self.label_sets], n)
 
 
 def _index(values: list, value: Any, stop: int) -> int:
@@ -117,8 +163,14 @@ def _prm800k_row(chain: ChainRecord, ls: LabelSet) -> dict[str, Any]:
         })
     for position in meta.get("null_steps", []):
         steps.insert(position, None)
+    for key, value in meta.get("step_extra", {}).items():  # fields of a step the format does not know
+        position, name = key.split(".", 1)
+        if int(position) < len(steps) and isinstance(steps[int(position)], dict):
+            steps[int(position)][name] = value
     question = {"problem": chain.problem, "ground_truth_answer": chain.reference_answer or None,
                 **meta.get("question", chain.metadata.get("prm800k_question", {}))}
+    label = {"steps": steps, "total_time": meta.get("total_time", ls.active_seconds * 1000),
+             "finish_reason": ls.finish_reason, **meta.get("label_extra", {})}
     row = {
         "labeler": meta.get("labeler", ls.labeler),
         "timestamp": meta.get("timestamp", ls.submitted_at),
@@ -127,9 +179,8 @@ def _prm800k_row(chain: ChainRecord, ls: LabelSet) -> dict[str, Any]:
         "is_initial_screening_question": meta.get("is_initial_screening_question", False),
         "question": _question_in_order(question),
         "id": chain.source_id,
-        "label": {"steps": steps,
-                  "total_time": meta.get("total_time", ls.active_seconds * 1000),
-                  "finish_reason": ls.finish_reason},
+        "label": label,
+        **meta.get("extra", {}),
     }
     order = meta.get("key_order")
     if order:  # an imported row goes back out in its own key order, without fields it did not have
@@ -161,75 +212,22 @@ def _step_from_candidates(offered: list[tuple]) -> dict[str, Any]:
     }
 
 
-# --- steps kept as the database's bytes -------------------------------------------------------------
+# --- writing rows -----------------------------------------------------------------------------------
 
-_SEPARATOR = b"\xff"  # never inside UTF-8 text
-_SLOT = "\x00"  # never inside an exported string: PostgreSQL refuses NUL in text and jsonb
-_SLOT_JSON = '"\\u0000"'  # and so its JSON form appears nowhere else in a row
-_NAMED_ESCAPES = ((b"\n", b"\\n"), (b"\r", b"\\r"), (b"\t", b"\\t"), (b"\x08", b"\\b"), (b"\x0c", b"\\f"))
-_OTHER_CONTROLS = bytes(c for c in range(0x20) if c not in (0x08, 0x09, 0x0A, 0x0C, 0x0D))
-_OTHER_CONTROL = re.compile(b"[" + re.escape(_OTHER_CONTROLS) + b"]")
+_SLOT = "\x00stepwise-steps\x00"  # never inside an exported string: PostgreSQL refuses NUL in text
+_SLOT_JSON = orjson.dumps(_SLOT)
 
 
-class JoinedSteps(Sequence[str]):
-    """A chain's steps as UTF-8 texts joined by 0xFF, as PostgreSQL aggregates them for an export.
-
-    Row builders only count and slice steps, so these pass through them untouched and `dumps_row`
-    JSON-encodes all the steps of a row at once, on bytes: three times faster than encoding each
-    string with json, and a 2-million-step export spends most of its time there otherwise. Anything
-    else (indexing, iterating) decodes the texts.
-    """
-
-    __slots__ = ("raw", "size")
-
-    def __init__(self, raw: bytes, size: int):
-        self.raw = raw
-        self.size = size
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self):
-        return iter(self.texts())
-
-    def __getitem__(self, index):  # type: ignore[override]
-        if (isinstance(index, slice) and index.start in (None, 0) and index.step in (None, 1)
-                and (index.stop is None or index.stop >= 0)):
-            stop = self.size if index.stop is None else min(index.stop, self.size)
-            if stop == self.size:
-                return self
-            end = -1
-            for _ in range(stop):
-                end = self.raw.index(_SEPARATOR, end + 1)
-            return JoinedSteps(self.raw[:end] if stop else b"", stop)
-        return self.texts()[index]
-
-    def texts(self) -> list[str]:
-        return [text.decode() for text in self.raw.split(_SEPARATOR)] if self.size else []
-
-    def json(self) -> str:
-        """json.dumps(self.texts(), ensure_ascii=False), computed on the joined bytes."""
-        if not self.size:
-            return "[]"
-        # Exactly the escapes of Python's json with ensure_ascii=False: backslash and quote first (the
-        # other escapes add backslashes), the named control characters, any other one as \u00XX.
-        raw = self.raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
-        for char, escape in _NAMED_ESCAPES:
-            if char in raw:
-                raw = raw.replace(char, escape)
-        if len(raw.translate(None, _OTHER_CONTROLS)) != len(raw):
-            raw = _OTHER_CONTROL.sub(lambda match: b"\\u%04x" % match[0][0], raw)
-        return (b'["' + raw.replace(_SEPARATOR, b'", "') + b'"]').decode()
-
-
-def dumps_row(row: dict[str, Any], dumps: Callable[[Any], str]) -> str:
-    """`dumps(row)`, with a top-level JoinedSteps value encoded by itself (same text as for its texts).
-
-    `dumps` must use json's default separators and ensure_ascii=False, and the row's strings must hold
-    no NUL (true of anything read from PostgreSQL).
-    """
-    key = next((key for key, value in row.items() if isinstance(value, JoinedSteps)), None)
+def dumps_row(row: dict[str, Any]) -> bytes:
+    """The row as compact JSON (orjson), a StepsJson value written as the stored JSON it is."""
+    key = next((key for key, value in row.items() if isinstance(value, StepsJson)), None)
     if key is None:
-        return dumps(row)
-    head, tail = dumps({**row, key: _SLOT}).split(_SLOT_JSON, 1)
-    return f"{head}{row[key].json()}{tail}"
+        return orjson.dumps(row)
+    steps = row[key]
+    if steps.size == 0:
+        return orjson.dumps({**row, key: []})
+    head, tail = orjson.dumps({**row, key: _SLOT}).split(_SLOT_JSON, 1)
+    return head + steps.json + tail
+
+
+Builder = Callable[[ChainRecord], dict | None]

@@ -1,299 +1,222 @@
-"""Reads for export: stream a project's chains with their submitted labels, in chain order.
+"""Reads for export: a project's chains with their label sets, in chain order, a batch at a time.
 
-Memory stays flat however large the project. On PostgreSQL one query streams the whole project over
-the binary protocol: each chain is one row, its steps and label sets aggregated into arrays, so the
-server builds the next rows on its own core while Python writes the last ones (a 50,000-chain,
-2-million-step project went from 45 s to a few seconds; docs/benchmarks.md). Elsewhere (the embedded
-SQLite default) chains are read a batch at a time with a few plain `values_list` queries. Both paths
-give the same records, and the same bytes out.
+Memory stays flat however large the project: BATCH chains at a time, each batch a handful of
+`values_list` queries (chains, revisions, imported label sets, submitted assignments and their
+labels), the same on PostgreSQL and SQLite. Step texts come as the stored JSON of each revision
+(annotation/steps.py): an unedited chain's steps are written to the file as they are stored.
 
-While a PostgreSQL export is being iterated its connection is busy streaming: use the database only
-after the iterator is exhausted or closed.
+Label sets are aligned with each chain's current revision: labels given on a step that an edit
+replaced judged another text and are left out; the steps an edit introduced carry the labels given
+on them.
 """
 
-import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 
-from django.db import connection
+import orjson
+from django.db.models import Q
 
+from annotation import steps as step_store
 from annotation.models import (
     Annotation,
     Assignment,
     AssignmentStatus,
-    Candidate,
     Chain,
+    ChainRevision,
+    ImportedLabelSet,
     Project,
-    Step,
     StepLabel,
 )
 
 from .exporters import (
     ChainRecord,
-    JoinedSteps,
     LabelSet,
+    StepsJson,
     dumps_row,
     prm800k_rows,
     processbench_row,
     trl_stepwise_row,
 )
 
-BATCH = 1000  # chains per batch on the generic path
-STREAM_CHUNK = 200  # rows per network read of the PostgreSQL stream (libpq 17+; one at a time before)
+BATCH = 1000  # chains per batch
 
 
-# --- generic path (SQLite) -------------------------------------------------------------------------
+def _revisions(chain_ids: list[int]) -> dict[int, list[step_store.StoredRevision]]:
+    found: dict[int, list[step_store.StoredRevision]] = {}
+    rows = ChainRevision.objects.filter(chain_id__in=chain_ids).order_by("chain_id", "number").values_list(
+        "chain_id", "number", "step_keys", "step_count", "first_new_key", "new_count", "texts")
+    for chain_id, *rest in rows:
+        found.setdefault(chain_id, []).append(step_store.StoredRevision(*rest))
+    return found
 
-def _label_sets(chain_ids: list[int], step_counts: dict[int, int], with_candidates: bool) -> dict[int, list[LabelSet]]:
-    assignments = list(
-        Assignment.objects.filter(chain_id__in=chain_ids, status=AssignmentStatus.SUBMITTED)
-        .order_by("chain_id", "id")
-        .values_list("id", "chain_id", "external_source", "annotator__username", "active_seconds", "submitted_at")
-    )
-    if not assignments:
-        return {}
-    ids = [a[0] for a in assignments]
-    outcomes = {aid: (reason, meta) for aid, reason, meta in
-                Annotation.objects.filter(assignment_id__in=ids).values_list("assignment_id", "finish_reason", "source_meta")}
-    sets: dict[int, LabelSet] = {}
+
+def _current_steps(revisions: list[step_store.StoredRevision], number: int) -> tuple[list[int], StepsJson | list[str]]:
+    target = next(r for r in revisions if r.number == number)
+    if target.step_keys is None and number == 1:
+        # Unedited: its block is its steps, as JSON.
+        return list(range(target.step_count)), StepsJson(step_store.unpack_json(target.texts or b""), target.step_count)
+    steps = step_store.assemble(revisions, number)
+    return steps.keys, steps.texts
+
+
+def _keys_of(revisions: list[step_store.StoredRevision], number: int) -> list[int]:
+    target = next((r for r in revisions if r.number == number), None)
+    return step_store.unpack_keys(target.step_keys, target.step_count) if target else []
+
+
+def _align(values: list, keys: list[int], position: dict[int, int], size: int, empty) -> list:
+    """`values` given per step of a revision with `keys`, moved to the positions of the current steps."""
+    out = [empty] * size
+    for key, value in zip(keys, values, strict=False):
+        index = position.get(key)
+        if index is not None:
+            out[index] = value
+    return out
+
+
+def _imported_sets(chain_ids: list[int], meta: dict[int, tuple], with_details: bool) -> dict[int, list[LabelSet]]:
     by_chain: dict[int, list[LabelSet]] = {}
-    for aid, cid, external, username, seconds, submitted in assignments:
-        if aid not in outcomes:
-            continue
-        n = step_counts[cid]
-        reason, meta = outcomes[aid]
-        label_set = LabelSet(labeler=external.removeprefix("prm800k:") if external else username,
-                             finish_reason=reason, ratings=[None] * n, flagged=[None] * n, corrections=[""] * n,
-                             active_seconds=seconds, submitted_at=submitted.isoformat() if submitted else "",
-                             source_meta=meta or {})
-        sets[aid] = label_set
-        by_chain.setdefault(cid, []).append(label_set)
-    labels = StepLabel.objects.filter(assignment_id__in=ids).values_list(
-        "assignment_id", "step__index", "rating", "flagged", "correction")
-    for aid, index, rating, flagged, correction in labels.iterator(chunk_size=20000):
-        label_set = sets.get(aid)
-        if label_set is not None and index < len(label_set.ratings):
-            label_set.ratings[index] = rating
-            label_set.flagged[index] = flagged
-            label_set.corrections[index] = correction
-    if with_candidates:
-        rows = Candidate.objects.filter(assignment_id__in=ids).order_by("id").values_list(
-            "assignment_id", "step_index", "source", "position", "text", "rating", "flagged", "chosen")
-        for aid, index, *rest in rows.iterator(chunk_size=20000):
-            if aid in sets:
-                sets[aid].candidates.setdefault(index, []).append(tuple(rest))
+    fields = ["chain_id", "source", "revision", "ratings", "finish_reason", "created_at", "human_steps"]
+    if with_details:
+        fields += ["flagged", "candidates", "source_meta"]
+    rows = (ImportedLabelSet.objects.filter(chain_id__in=chain_ids, replaced_at__isnull=True)
+            .order_by("chain_id", "id").values_list(*fields))
+    for row in rows:
+        chain_id, source, revision, ratings, reason, created, human_json = row[:7]
+        keys, position, size, revisions = meta[chain_id]
+        aligned = revision == 1 and len(keys) == size and keys == list(range(size))
+        old_keys = keys if aligned else _keys_of(revisions, revision)
+        ratings = orjson.loads(ratings)
+        flagged: list = [None] * size
+        human_at = orjson.loads(human_json) if human_json else []
+        human = frozenset(human_at)
+        candidates: dict[int, list[tuple]] = {}
+        source_meta: dict = {}
+        if not aligned and human_at:
+            moved = {position.get(old_keys[i]) for i in human_at if i < len(old_keys)}
+            human = frozenset(i for i in moved if i is not None)
+        if with_details:
+            flags, candidates_json, meta_json = row[7:]
+            flagged = orjson.loads(flags) if flags else [None] * len(ratings)
+            for step_index, position_, cand_source, text, rating, flag, chosen in (
+                    orjson.loads(candidates_json) if candidates_json else []):
+                candidates.setdefault(step_index, []).append((cand_source, position_, text, rating, flag, chosen))
+            source_meta = orjson.loads(meta_json) if meta_json else {}
+            if not aligned:
+                flagged = _align(flagged, old_keys, position, size, None)
+                candidates = {position[old_keys[i]]: c for i, c in candidates.items()
+                              if i < len(old_keys) and old_keys[i] in position}
+        if not aligned:
+            ratings = _align(ratings, old_keys, position, size, None)
+        labeler = source.removeprefix("prm800k:")
+        by_chain.setdefault(chain_id, []).append(LabelSet(
+            labeler=labeler, finish_reason=reason, ratings=ratings, flagged=flagged, corrections=[""] * size,
+            active_seconds=(source_meta.get("total_time") or 0) // 1000, submitted_at=created.isoformat(),
+            source_meta=source_meta, candidates=candidates, human_steps=human, reference=True))
     return by_chain
 
 
-def _chain_records_batched(project: Project, with_candidates: bool) -> Iterator[ChainRecord]:
+def _annotator_sets(chain_ids: list[int], meta: dict[int, tuple]) -> dict[int, list[LabelSet]]:
+    assignments = list(Assignment.objects.filter(chain_id__in=chain_ids, status=AssignmentStatus.SUBMITTED)
+                       .order_by("chain_id", "id")
+                       .values_list("id", "chain_id", "annotator__username", "active_seconds", "submitted_at"))
+    if not assignments:
+        return {}
+    ids = [a[0] for a in assignments]
+    reasons = dict(Annotation.objects.filter(assignment_id__in=ids).values_list("assignment_id", "finish_reason"))
+    sets: dict[int, LabelSet] = {}
+    owner: dict[int, int] = {}
+    by_chain: dict[int, list[LabelSet]] = {}
+    for aid, chain_id, username, seconds, submitted in assignments:
+        if aid not in reasons:
+            continue
+        size = meta[chain_id][2]
+        label_set = LabelSet(labeler=username, finish_reason=reasons[aid], ratings=[None] * size,
+                             flagged=[None] * size, corrections=[""] * size, active_seconds=seconds,
+                             submitted_at=submitted.isoformat() if submitted else "")
+        sets[aid] = label_set
+        owner[aid] = chain_id
+        by_chain.setdefault(chain_id, []).append(label_set)
+    labels = StepLabel.objects.filter(assignment_id__in=list(sets)).values_list(
+        "assignment_id", "step_key", "rating", "flagged", "correction")
+    for aid, key, rating, flagged, correction in labels.iterator(chunk_size=20000):
+        index = meta[owner[aid]][1].get(key)
+        if index is not None:  # a label on a step an edit replaced judged another text: not exported
+            label_set = sets[aid]
+            label_set.ratings[index], label_set.flagged[index], label_set.corrections[index] = rating, flagged, correction
+    return by_chain
+
+
+def chain_records(*, project: Project, with_details: bool = True, only_labelled: bool = True) -> Iterator[ChainRecord]:
+    """Every chain of the project (with at least one label set, unless `only_labelled` is off), in id order."""
     last_id = 0
     while True:
-        chains = list(
-            Chain.objects.filter(project=project, id__gt=last_id).order_by("id")
-            .values_list("id", "source_id", "source_model", "problem__statement", "problem__reference_answer",
-                         "metadata", "step_count")[:BATCH]
-        )
+        chains = list(Chain.objects.filter(project=project, id__gt=last_id).order_by("id").values_list(
+            "id", "source_id", "source_model", "problem__statement", "problem__reference_answer", "metadata",
+            "revision")[:BATCH])
         if not chains:
             return
         last_id = chains[-1][0]
         ids = [c[0] for c in chains]
-        steps: dict[int, list[str]] = {cid: [] for cid in ids}
-        rows = Step.objects.filter(chain_id__in=ids, version=1).order_by("chain_id", "index").values_list("chain_id", "text")
-        for cid, text in rows.iterator(chunk_size=20000):
-            steps[cid].append(text)
-        label_sets = _label_sets(ids, {cid: len(texts) for cid, texts in steps.items()}, with_candidates)
-        for cid, source_id, model, statement, answer, metadata, _count in chains:
+        revisions = _revisions(ids)
+        meta: dict[int, tuple] = {}
+        steps_of: dict[int, StepsJson | list[str]] = {}
+        for chain_id, *_rest, revision in chains:
+            keys, texts = _current_steps(revisions[chain_id], revision)
+            meta[chain_id] = (keys, {k: i for i, k in enumerate(keys)}, len(keys), revisions[chain_id])
+            steps_of[chain_id] = texts
+        imported = _imported_sets(ids, meta, with_details)
+        annotated = _annotator_sets(ids, meta)
+        for chain_id, source_id, model, statement, answer, metadata, _revision in chains:
+            label_sets = imported.get(chain_id, []) + annotated.get(chain_id, [])
+            if only_labelled and not label_sets:
+                continue
             yield ChainRecord(source_id=source_id, source_model=model, problem=statement, reference_answer=answer,
-                              steps=steps[cid], metadata=metadata or {}, label_sets=label_sets.get(cid, []))
+                              steps=steps_of[chain_id], metadata=metadata or {}, label_sets=label_sets)
 
 
-# --- PostgreSQL: one streamed query ----------------------------------------------------------------
-
-def _stream_sql(*, joined_steps: bool, details: bool, with_candidates: bool) -> str:
-    """One row per chain of a project, in id order, with its version-1 steps and submitted label sets.
-
-    `joined_steps` sends each chain's steps as one bytea (UTF-8 texts joined by 0xFF, see JoinedSteps)
-    instead of a text array. Without `details` the label sets come with their ratings only, what
-    processbench and trl-stepwise read; prm800k rows need the rest. Each aggregate sorts by its own
-    ORDER BY: an ordered subquery only "usually" keeps its order.
-
-    A label's step index is looked up among the chain's own step ids (array_position over a few
-    dozen), so 1.4 million labels cost no index probes; only a step of another version (none today)
-    falls back to reading its row.
-    """
-    q = connection.ops.quote_name
-    chain, step, assignment, annotation, step_label, candidate = (
-        q(model._meta.db_table) for model in (Chain, Step, Assignment, Annotation, StepLabel, Candidate))
-    problem = q(Chain._meta.get_field("problem").related_model._meta.db_table)
-    user_model = Assignment._meta.get_field("annotator").related_model
-    user, username = q(user_model._meta.db_table), q(user_model._meta.get_field("username").column)
-    if joined_steps:
-        # textsend gives the client encoding's bytes: UTF-8 on Django's connections (checked by the caller).
-        steps = "count(*) AS size, string_agg(textsend(s.text), '\\xff'::bytea ORDER BY s.index) AS texts"
-    else:
-        steps = "count(*) AS size, array_agg(s.text ORDER BY s.index) AS texts"
-    if details:
-        label_details = "array_agg(l.flagged) AS flagged, array_agg(l.correction) AS corrections"
-        assignment_details = f"""array_agg(a.external_source ORDER BY a.id) AS externals,
-                   array_agg(u.{username} ORDER BY a.id) AS usernames,
-                   array_agg(a.active_seconds ORDER BY a.id) AS seconds,
-                   array_agg(a.submitted_at ORDER BY a.id) AS submitted,
-                   array_agg(an.finish_reason ORDER BY a.id) AS reasons,
-                   array_agg(an.source_meta::text ORDER BY a.id) AS metas"""
-        user_join = f"LEFT JOIN {user} u ON u.id = a.annotator_id"
-    else:
-        label_details = "NULL::boolean[] AS flagged, NULL::text[] AS corrections"
-        user_join = ""
-        assignment_details = ("NULL::text[] AS externals, NULL::text[] AS usernames, NULL::int[] AS seconds, "
-                              "NULL::timestamptz[] AS submitted, NULL::text[] AS reasons, NULL::text[] AS metas")
-    candidates_select = candidates_join = ""
-    if with_candidates:
-        candidates_select = ", k.aids, k.step_indexes, k.sources, k.positions, k.texts, k.ratings, k.flagged, k.chosen"
-        candidates_join = f"""
-        CROSS JOIN LATERAL (
-            SELECT array_agg(k.assignment_id ORDER BY k.id) AS aids, array_agg(k.step_index ORDER BY k.id) AS step_indexes,
-                   array_agg(k.source ORDER BY k.id) AS sources, array_agg(k.position ORDER BY k.id) AS positions,
-                   array_agg(k.text ORDER BY k.id) AS texts, array_agg(k.rating ORDER BY k.id) AS ratings,
-                   array_agg(k.flagged ORDER BY k.id) AS flagged, array_agg(k.chosen ORDER BY k.id) AS chosen
-            FROM {candidate} k WHERE k.assignment_id = ANY(a.ids)
-        ) k"""  # noqa: S608 (table names from the models)
-    return f"""
-        SELECT c.source_id, c.source_model, p.statement, p.reference_answer, c.metadata::text, st.size, st.texts,
-               a.ids, a.externals, a.usernames, a.seconds, a.submitted, a.reasons, a.metas,
-               l.aids, l.indexes, l.ratings, l.flagged, l.corrections{candidates_select}
-        FROM {chain} c
-        JOIN {problem} p ON p.id = c.problem_id
-        CROSS JOIN LATERAL (
-            SELECT array_agg(s.id ORDER BY s.index) AS ids, array_agg(s.index ORDER BY s.index) AS indexes, {steps}
-            FROM {step} s WHERE s.chain_id = c.id AND s.version = 1
-        ) st
-        CROSS JOIN LATERAL (
-            SELECT array_agg(a.id ORDER BY a.id) AS ids, {assignment_details}
-            FROM {assignment} a
-            JOIN {annotation} an ON an.assignment_id = a.id
-            {user_join}
-            WHERE a.chain_id = c.id AND a.status = %(submitted)s
-        ) a
-        CROSS JOIN LATERAL (
-            SELECT array_agg(l.assignment_id) AS aids,
-                   array_agg(COALESCE(st.indexes[array_position(st.ids, l.step_id)],
-                                      (SELECT s2.index FROM {step} s2 WHERE s2.id = l.step_id))) AS indexes,
-                   array_agg(l.rating) AS ratings, {label_details}
-            FROM {step_label} l WHERE l.assignment_id = ANY(a.ids)
-        ) l{candidates_join}
-        WHERE c.project_id = %(project)s
-        ORDER BY c.id
-    """  # noqa: S608 (table and column names from the models; values are bound parameters)
-
-
-def _record_from_row(row: tuple, joined_steps: bool, details: bool, with_candidates: bool) -> ChainRecord:
-    (source_id, model, statement, answer, metadata, size, texts, a_ids, externals, usernames, seconds, submitted,
-     reasons, metas, l_aids, l_indexes, l_ratings, l_flagged, l_corrections) = row[:19]
-    steps: Sequence[str] = JoinedSteps(texts or b"", size) if joined_steps else (texts or [])
-    label_sets: list[LabelSet] = []
-    by_id: dict[int, LabelSet] = {}
-    for i, aid in enumerate(a_ids or ()):
-        if details:
-            external, at, meta = externals[i], submitted[i], metas[i]
-            label_set = LabelSet(labeler=external.removeprefix("prm800k:") if external else usernames[i],
-                                 finish_reason=reasons[i], ratings=[None] * size, flagged=[None] * size,
-                                 corrections=[""] * size, active_seconds=seconds[i],
-                                 submitted_at=at.isoformat() if at else "",
-                                 source_meta=(json.loads(meta) if meta else None) or {})
-        else:
-            label_set = LabelSet(labeler="", finish_reason="", ratings=[None] * size, flagged=[], corrections=[],
-                                 active_seconds=0, submitted_at="")
-        label_sets.append(label_set)
-        by_id[aid] = label_set
-    if l_aids:
-        k = len(l_aids)
-        if len(label_sets) == 1 and k <= size and l_indexes == list(range(k)):
-            # The usual shape (one label set, steps 0..k-1 labelled, in order): whole lists at once.
-            only = label_sets[0]
-            only.ratings[:k] = l_ratings
-            if l_flagged is not None:
-                only.flagged[:k], only.corrections[:k] = l_flagged, l_corrections
-        else:
-            for i, (aid, index) in enumerate(zip(l_aids, l_indexes, strict=True)):
-                label_set = by_id.get(aid)
-                if label_set is not None and index < size:
-                    label_set.ratings[index] = l_ratings[i]
-                    if l_flagged is not None:
-                        label_set.flagged[index] = l_flagged[i]
-                        label_set.corrections[index] = l_corrections[i]
-    if with_candidates and row[19]:
-        for aid, index, *rest in zip(*row[19:], strict=True):
-            if aid in by_id:
-                by_id[aid].candidates.setdefault(index, []).append(tuple(rest))
-    return ChainRecord(source_id=source_id, source_model=model, problem=statement, reference_answer=answer,
-                       steps=steps, metadata=json.loads(metadata) if metadata else {}, label_sets=label_sets)
-
-
-def _chain_records_streamed(project: Project, *, joined_steps: bool, details: bool,
-                            with_candidates: bool) -> Iterator[ChainRecord]:
-    import psycopg  # only on this path: the embedded default runs without it
-
-    connection.ensure_connection()
-    raw = connection.connection
-    joined_steps = joined_steps and raw.info.encoding == "utf-8"
-    sql = _stream_sql(joined_steps=joined_steps, details=details, with_candidates=with_candidates)
-    size = STREAM_CHUNK if psycopg.pq.version() >= 170000 else 1
-    # A plain psycopg cursor: Django's client-side-binding cursor cannot read binary results.
-    with psycopg.Cursor(raw) as cursor:
-        for row in cursor.stream(sql, {"project": project.pk, "submitted": AssignmentStatus.SUBMITTED.value},
-                                 binary=True, size=size):
-            yield _record_from_row(row, joined_steps, details, with_candidates)
-
-
-# --- public -----------------------------------------------------------------------------------------
-
-def chain_records(*, project: Project, with_candidates: bool = False) -> Iterator[ChainRecord]:
-    if connection.vendor == "postgresql":
-        return _chain_records_streamed(project, joined_steps=False, details=True, with_candidates=with_candidates)
-    return _chain_records_batched(project, with_candidates)
-
-
-_BUILDERS: dict[str, Callable[[ChainRecord], dict | None]] = {
-    "processbench": processbench_row,
-    "trl-stepwise": trl_stepwise_row,
-}
+_BUILDERS = {"processbench": processbench_row, "trl-stepwise": trl_stepwise_row}
 
 
 def export_rows(*, project: Project, fmt: str) -> Iterator[dict]:
-    """Rows of `fmt` for every labelled chain of the project, in chain order."""
+    """Rows of `fmt` for every labelled chain of the project, in chain order (steps decoded)."""
+    for line in _rows(project, fmt):
+        yield orjson.loads(dumps_row(line))
+
+
+def _rows(project: Project, fmt: str) -> Iterator[dict]:
     if fmt == "prm800k":
-        for record in chain_records(project=project, with_candidates=True):
+        for record in chain_records(project=project, with_details=True):
+            if isinstance(record.steps, StepsJson):
+                record.steps = record.steps.texts()
             yield from prm800k_rows(record)
         return
     build = _BUILDERS[fmt]
-    for record in chain_records(project=project):
+    for record in chain_records(project=project, with_details=False):
         row = build(record)
         if row is not None:
             yield row
 
 
-def _row_lines(project: Project, fmt: str) -> Iterator[str]:
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
-    if fmt == "prm800k" or connection.vendor != "postgresql":
-        for row in export_rows(project=project, fmt=fmt):
-            yield dumps(row)
-        return
-    # processbench and trl-stepwise read only the steps and the ratings: their records come with the
-    # steps as joined bytes (JSON-encoded all at once by dumps_row) and without the label details.
-    build = _BUILDERS[fmt]
-    for record in _chain_records_streamed(project, joined_steps=True, details=False, with_candidates=False):
-        row = build(record)
-        if row is not None:
-            yield dumps_row(row, dumps)
-
-
-def export_lines(*, project: Project, fmt: str) -> Iterator[str]:
-    """The export file as text chunks: a JSON array for processbench (as its files are), JSON Lines otherwise."""
+def export_lines(*, project: Project, fmt: str) -> Iterator[bytes]:
+    """The export file as UTF-8 chunks: a JSON array for processbench (as its files are), JSON Lines otherwise."""
     if fmt == "processbench":
         first = True
-        for line in _row_lines(project, fmt):
-            yield ("[\n" if first else ",\n") + line
+        for row in _rows(project, fmt):
+            yield (b"[\n" if first else b",\n") + dumps_row(row)
             first = False
-        yield "[]\n" if first else "\n]\n"
+        yield b"[]\n" if first else b"\n]\n"
         return
-    for line in _row_lines(project, fmt):
-        yield line + "\n"
+    for row in _rows(project, fmt):
+        yield dumps_row(row) + b"\n"
+
+
+def export_counts(*, project: Project) -> dict:
+    """What an export of the project would hold, before it is made: chains, labelled chains, label sets."""
+    chains = Chain.objects.filter(project=project)
+    labelled = chains.filter(Q(imported_labels__replaced_at__isnull=True, imported_labels__isnull=False)
+                             | Q(assignments__status=AssignmentStatus.SUBMITTED)).distinct().count()
+    return {"chains": chains.count(), "labelled_chains": labelled,
+            "imported_label_sets": ImportedLabelSet.objects.filter(chain__project=project,
+                                                                   replaced_at__isnull=True).count(),
+            "submitted_assignments": Assignment.objects.filter(chain__project=project,
+                                                               status=AssignmentStatus.SUBMITTED).count()}

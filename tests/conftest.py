@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PASSWORD = "correct horse battery staple"
 
 # Browser fixtures (`browser`, `page`, `asgi_server`) and their helpers live in tests/browser.py.
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.processes"]
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from ..formats.parse import FORMATS
-from ..models import Assignment, FinishReason, ImportJob, Project
+from ..models import MAX_ACTIVE_SECONDS, MAX_RATING, Assignment, FinishReason, ImportJob, Project
 from ..services import LabelInput
 
 
@@ -23,70 +23,115 @@ class ProjectCreateInput(serializers.Serializer):
 class ImportCreateInput(serializers.Serializer):
     file = serializers.FileField()
     format = serializers.ChoiceField(choices=("auto", *FORMATS), default="auto")
+    update_labels = serializers.BooleanField(default=False, help_text="Add changed labels of known chains as new "
+                                                                      "label sets instead of refusing the file.")
 
 
 class ImportJobOutput(serializers.ModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    live = serializers.SerializerMethodField(help_text="The running job's last heartbeat: phase, bytes done, total.")
 
     class Meta:
         model = ImportJob
-        fields = ["id", "project", "filename", "format", "status", "result", "errors", "created_at", "finished_at"]
+        fields = ["id", "project", "filename", "size", "format", "update_labels", "status", "attempts", "progress",
+                  "live", "result", "errors", "created_at", "started_at", "finished_at"]
+
+    def get_live(self, job) -> dict:
+        return self.context.get("live", {})
 
 
 class LabelInputSerializer(serializers.Serializer):
-    step = serializers.IntegerField(min_value=0)
-    rating = serializers.IntegerField(min_value=-1, max_value=1, allow_null=True, required=False, default=None)
-    rationale = serializers.CharField(required=False, default="", allow_blank=True, trim_whitespace=False)
-    correction = serializers.CharField(required=False, default="", allow_blank=True, trim_whitespace=False)
-    flagged = serializers.BooleanField(required=False, allow_null=True, default=None)
+    """One step's label; every field but `step` is optional and a field not sent keeps its value."""
+
+    step = serializers.IntegerField(min_value=0, help_text="0-based index of the step in the assignment's revision.")
+    rating = serializers.IntegerField(min_value=-MAX_RATING, max_value=MAX_RATING, allow_null=True, required=False)
+    unsure = serializers.BooleanField(required=False)
+    flagged = serializers.BooleanField(required=False, allow_null=True)
+    rationale = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=20000)
+    correction = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=20000)
+    error_type = serializers.CharField(required=False, allow_blank=True, max_length=64)
 
 
 class LabelsSaveInput(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1)
-    labels = LabelInputSerializer(many=True)
-    active_seconds = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    labels = LabelInputSerializer(many=True, max_length=20000)
+    active_seconds = serializers.IntegerField(min_value=0, max_value=MAX_ACTIVE_SECONDS, required=False,
+                                              allow_null=True, default=None)
+    save_key = serializers.CharField(required=False, default="", allow_blank=True, max_length=64,
+                                     help_text="Idempotency key: a retry of a save that was stored is answered "
+                                               "as stored, not as a conflict.")
+
+
+class SaveOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    version = serializers.IntegerField()
+    active_seconds = serializers.IntegerField()
+    saved = serializers.IntegerField()
+    replayed = serializers.BooleanField()
 
 
 class SubmitInput(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
     finish_reason = serializers.ChoiceField(choices=FinishReason.choices)
-    labels = LabelInputSerializer(many=True, required=False, default=list)
+    labels = LabelInputSerializer(many=True, required=False, default=list, max_length=20000)
     comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=20000)
-    active_seconds = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    active_seconds = serializers.IntegerField(min_value=0, max_value=MAX_ACTIVE_SECONDS, required=False,
+                                              allow_null=True, default=None)
+    save_key = serializers.CharField(required=False, default="", allow_blank=True, max_length=64)
+
+
+class SkipInput(serializers.Serializer):
+    reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
 
 
 def to_labels(items: list[dict]) -> list[LabelInput]:
     return [LabelInput(**item) for item in items]
 
 
-class StepLabelOutput(serializers.Serializer):
-    step = serializers.IntegerField(source="step.index")
-    rating = serializers.IntegerField(allow_null=True)
-    rationale = serializers.CharField()
-    correction = serializers.CharField()
-    flagged = serializers.BooleanField(allow_null=True)
-
-
 class StepOutput(serializers.Serializer):
     index = serializers.IntegerField()
+    key = serializers.IntegerField(help_text="The step's key: stable across edits of the chain.")
     text = serializers.CharField()
 
 
+class StepLabelOutput(serializers.Serializer):
+    step = serializers.IntegerField()
+    key = serializers.IntegerField()
+    rating = serializers.IntegerField(allow_null=True)
+    unsure = serializers.BooleanField()
+    flagged = serializers.BooleanField(allow_null=True)
+    rationale = serializers.CharField()
+    correction = serializers.CharField()
+    error_type = serializers.CharField()
+
+
 class AssignmentOutput(serializers.ModelSerializer):
+    """An assignment with the steps its annotator was shown and every field of its labels.
+
+    Build with context {"steps": Steps, "labels": [...]} (selectors.assignment_steps / assignment_labels).
+    """
+
     project = serializers.CharField(source="chain.project.slug")
     chain = serializers.SerializerMethodField()
-    labels = StepLabelOutput(many=True)
+    labels = serializers.SerializerMethodField()
     finish_reason = serializers.SerializerMethodField()
 
     class Meta:
         model = Assignment
-        fields = ["id", "project", "status", "version", "active_seconds", "created_at", "submitted_at", "chain",
-                  "labels", "finish_reason"]
+        fields = ["id", "project", "status", "version", "revision", "active_seconds", "created_at", "submitted_at",
+                  "chain", "labels", "finish_reason"]
 
     def get_chain(self, assignment) -> dict:
         chain = assignment.chain
+        steps = self.context["steps"]
         return {"id": chain.source_id, "problem": chain.problem.statement, "source_model": chain.source_model,
-                "steps": StepOutput(chain.steps.all(), many=True).data}
+                "revision": steps.revision, "step_count": len(steps),
+                "steps": [{"index": i, "key": key, "text": text}
+                          for i, (key, text) in enumerate(zip(steps.keys, steps.texts, strict=True))]}
+
+    def get_labels(self, assignment) -> list[dict]:
+        return self.context["labels"]
 
     def get_finish_reason(self, assignment) -> str | None:
         annotation = getattr(assignment, "annotation", None)
@@ -98,4 +143,20 @@ class AssignmentSummaryOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Assignment
-        fields = ["id", "chain", "status", "version", "created_at", "submitted_at"]
+        fields = ["id", "chain", "status", "version", "revision", "created_at", "submitted_at"]
+
+
+class ChainEditInput(serializers.Serializer):
+    OPS = ("split", "merge", "reword", "insert", "delete", "resegment")
+    op = serializers.ChoiceField(choices=OPS)
+    revision = serializers.IntegerField(min_value=1, help_text="The revision you edited (optimistic lock).")
+    index = serializers.IntegerField(min_value=0, required=False, default=0)
+    at = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
+                                  help_text="split: the character of the step to split at.")
+    texts = serializers.ListField(child=serializers.CharField(trim_whitespace=False), required=False,
+                                  allow_null=True, default=None, max_length=1000, help_text="split: the new steps.")
+    text = serializers.CharField(required=False, default="", trim_whitespace=False, allow_blank=True)
+    count = serializers.IntegerField(min_value=2, max_value=1000, required=False, default=2)
+    separator = serializers.CharField(required=False, default=" ", trim_whitespace=False, allow_blank=True,
+                                      max_length=10)
+    mode = serializers.CharField(required=False, default="")

@@ -1,5 +1,6 @@
 """Thin API views: parse input, call a service or selector, shape output."""
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -7,11 +8,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..exceptions import NotFound
-from ..models import ImportJob, Role
+from ..models import Chain, ImportJob, Role
 from ..selectors import (
     MANAGE_ROLES,
     assignment_get_for_user,
+    assignment_labels,
     assignment_list_for_user,
+    assignment_steps,
+    chain_revision_list,
+    chain_steps,
     project_get_for_user,
     project_list_for_user,
     project_progress,
@@ -21,18 +26,29 @@ from ..services import (
     assignment_labels_save,
     assignment_skip,
     assignment_submit,
+    chain_resegment,
+    chain_step_delete,
+    chain_step_insert,
+    chain_step_reword,
+    chain_step_split,
+    chain_steps_merge,
     import_job_create,
+    import_jobs_maintain,
     membership_set,
     project_create,
 )
+from ..services.import_jobs import import_job_live
 from .serializers import (
     AssignmentOutput,
     AssignmentSummaryOutput,
+    ChainEditInput,
     ImportCreateInput,
     ImportJobOutput,
     LabelsSaveInput,
     ProjectCreateInput,
     ProjectOutput,
+    SaveOutput,
+    SkipInput,
     SubmitInput,
     to_labels,
 )
@@ -49,8 +65,9 @@ class ProjectListApi(APIView):
             raise NotFound("Only site staff create projects; ask an admin.")
         data = ProjectCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        project = project_create(**data.validated_data)
-        membership_set(project=project, user=request.user, role=Role.ADMIN)
+        with transaction.atomic():
+            project = project_create(**data.validated_data)
+            membership_set(project=project, user=request.user, role=Role.ADMIN)
         return Response(ProjectOutput(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -58,19 +75,22 @@ class ProjectDetailApi(APIView):
     @extend_schema(responses=ProjectOutput)
     def get(self, request, slug):
         project = project_get_for_user(slug=slug, user=request.user)
-        return Response({**ProjectOutput(project).data, "progress": project_progress(project=project)})
+        return Response({**ProjectOutput(project).data, "label_schema": project.schema,
+                         "progress": project_progress(project=project)})
 
 
 class ImportCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": ImportCreateInput}, responses={201: ImportJobOutput, 202: ImportJobOutput})
+    @extend_schema(request={"multipart/form-data": ImportCreateInput},
+                   responses={201: ImportJobOutput, 202: ImportJobOutput, 400: ImportJobOutput})
     def post(self, request, slug):
         project = project_get_for_user(slug=slug, user=request.user, roles=MANAGE_ROLES)
         data = ImportCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        job = import_job_create(project=project, user=request.user, upload=data.validated_data["file"],
-                                fmt=data.validated_data["format"])
+        v = data.validated_data
+        job = import_job_create(project=project, user=request.user, upload=v["file"], fmt=v["format"],
+                                update_labels=v["update_labels"])
         body = ImportJobOutput(job).data
         if job.status == "failed":
             return Response({"detail": f"{job.filename} was refused; nothing was imported. Fix the rows listed in "
@@ -85,7 +105,11 @@ class ImportDetailApi(APIView):
         if job is None:
             raise NotFound("No such import job.")
         project_get_for_user(slug=job.project.slug, user=request.user, roles=MANAGE_ROLES)
-        return Response(ImportJobOutput(job).data)
+        if job.status in ("queued", "running"):
+            # A page watching a job also revives it when its worker died or the broker lost it.
+            import_jobs_maintain(job_id=job.pk)
+            job.refresh_from_db()
+        return Response(ImportJobOutput(job, context={"live": import_job_live(job)}).data)
 
 
 class QueueNextApi(APIView):
@@ -95,8 +119,13 @@ class QueueNextApi(APIView):
         assignment = assignment_claim_next(project=project, user=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        assignment = assignment_get_for_user(pk=assignment.pk, user=request.user)
-        return Response(AssignmentOutput(assignment).data)
+        return Response(_assignment_body(assignment_get_for_user(pk=assignment.pk, user=request.user)))
+
+
+def _assignment_body(assignment) -> dict:
+    steps = assignment_steps(assignment=assignment)
+    labels = assignment_labels(assignment=assignment, steps=steps)
+    return AssignmentOutput(assignment, context={"steps": steps, "labels": labels}).data
 
 
 class AssignmentListApi(APIView):
@@ -110,19 +139,26 @@ class AssignmentListApi(APIView):
 class AssignmentDetailApi(APIView):
     @extend_schema(responses=AssignmentOutput)
     def get(self, request, pk):
-        return Response(AssignmentOutput(assignment_get_for_user(pk=pk, user=request.user)).data)
+        return Response(_assignment_body(assignment_get_for_user(pk=pk, user=request.user)))
 
 
 class AssignmentLabelsApi(APIView):
-    @extend_schema(request=LabelsSaveInput, responses=AssignmentSummaryOutput)
-    def put(self, request, pk):
-        assignment = assignment_get_for_user(pk=pk, user=request.user)
+    """Save some steps' labels: only the fields sent change (PATCH semantics; PUT is the same, kept for
+    older pages)."""
+
+    @extend_schema(request=LabelsSaveInput, responses=SaveOutput)
+    def patch(self, request, pk):
         data = LabelsSaveInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        assignment = assignment_labels_save(assignment=assignment, user=request.user, labels=to_labels(v["labels"]),
-                                            version=v["version"], active_seconds=v["active_seconds"])
-        return Response(AssignmentSummaryOutput(assignment).data)
+        result = assignment_labels_save(assignment=pk, user=request.user, labels=to_labels(v["labels"]),
+                                        version=v["version"], active_seconds=v["active_seconds"],
+                                        save_key=v["save_key"])
+        return Response(SaveOutput(result).data)
+
+    @extend_schema(request=LabelsSaveInput, responses=SaveOutput)
+    def put(self, request, pk):
+        return self.patch(request, pk)
 
 
 class AssignmentSubmitApi(APIView):
@@ -134,14 +170,66 @@ class AssignmentSubmitApi(APIView):
         v = data.validated_data
         assignment = assignment_submit(assignment=assignment, user=request.user, finish_reason=v["finish_reason"],
                                        version=v["version"], labels=to_labels(v["labels"]), comment=v["comment"],
-                                       active_seconds=v["active_seconds"])
+                                       active_seconds=v["active_seconds"], save_key=v["save_key"])
         return Response(AssignmentSummaryOutput(assignment).data)
 
 
 class AssignmentSkipApi(APIView):
-    @extend_schema(request=None, responses=AssignmentSummaryOutput)
+    @extend_schema(request=SkipInput, responses=AssignmentSummaryOutput)
     def post(self, request, pk):
         assignment = assignment_get_for_user(pk=pk, user=request.user)
-        return Response(AssignmentSummaryOutput(assignment_skip(assignment=assignment, user=request.user)).data)
+        data = SkipInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        skipped = assignment_skip(assignment=assignment, user=request.user, reason=data.validated_data["reason"])
+        return Response(AssignmentSummaryOutput(skipped).data)
 
 
+def _chain_for_manager(pk: int, user) -> Chain:
+    chain = Chain.objects.select_related("project", "problem").filter(pk=pk).first()
+    if chain is None:
+        raise NotFound("No such chain.")
+    project_get_for_user(slug=chain.project.slug, user=user, roles=MANAGE_ROLES)
+    return chain
+
+
+def _chain_body(chain: Chain) -> dict:
+    steps = chain_steps(chain=chain)
+    return {"id": chain.pk, "source_id": chain.source_id, "project": chain.project.slug,
+            "problem": chain.problem.statement, "revision": chain.revision, "step_count": chain.step_count,
+            "steps": [{"index": i, "key": k, "text": t} for i, (k, t) in enumerate(zip(steps.keys, steps.texts,
+                                                                                       strict=True))],
+            "revisions": chain_revision_list(chain=chain)}
+
+
+class ChainDetailApi(APIView):
+    """A chain's current steps and its revision history (researchers and admins)."""
+
+    @extend_schema(responses=dict)
+    def get(self, request, pk):
+        return Response(_chain_body(_chain_for_manager(pk, request.user)))
+
+
+class ChainEditApi(APIView):
+    """Edit the chain's steps: split, merge, reword, insert, delete, resegment. Makes a new revision."""
+
+    @extend_schema(request=ChainEditInput, responses={201: dict})
+    def post(self, request, pk):
+        chain = _chain_for_manager(pk, request.user)
+        data = ChainEditInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        common = {"chain": chain, "user": request.user, "revision": v["revision"]}
+        op = v["op"]
+        if op == "split":
+            chain_step_split(**common, index=v["index"], at=v["at"], texts=v["texts"])
+        elif op == "merge":
+            chain_steps_merge(**common, index=v["index"], count=v["count"], separator=v["separator"])
+        elif op == "reword":
+            chain_step_reword(**common, index=v["index"], text=v["text"])
+        elif op == "insert":
+            chain_step_insert(**common, index=v["index"], text=v["text"])
+        elif op == "delete":
+            chain_step_delete(**common, index=v["index"])
+        else:
+            chain_resegment(**common, mode=v["mode"])
+        return Response(_chain_body(chain), status=status.HTTP_201_CREATED)

@@ -1,10 +1,27 @@
-"""What every import format parses into, and the error a bad row raises. Pure: no Django."""
+"""What every import format parses into, the limits it is held to, and the error a bad row raises.
+
+Pure: no Django.
+"""
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 
-MAX_ERRORS = 50  # a file with thousands of bad rows gets the first fifty, not a wall of text
+import orjson
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sizes an import refuses beyond, each with a setting (platform/config/settings.py)."""
+
+    max_file_bytes: int = 1 << 30
+    max_steps: int = 20_000
+    max_step_chars: int = 100_000
+    max_text_chars: int = 1_000_000  # problem statement, reference answer, final answer
+    max_raw_chars: int = 64_000_000  # a chain given as one text, before it is split into steps
+    max_row_bytes: int = 64 << 20
+    max_depth: int = 32  # nesting of metadata and other free-form fields
+    max_metadata_bytes: int = 1 << 20
+    max_errors: int = 1000  # a file with more bad rows gets the first thousand and a count
 
 
 @dataclass(frozen=True)
@@ -12,9 +29,15 @@ class RowError:
     line: int
     field: str
     message: str
+    item: int = 0  # 1-based position of the row in the file, for rows whose line is found later
 
     def __str__(self) -> str:
-        where = f"line {self.line}" if self.line else "file"
+        if self.line:
+            where = f"line {self.line}"
+        elif self.item:
+            where = f"item {self.item}"
+        else:
+            where = "file"
         return f"{where}, field '{self.field}': {self.message}" if self.field else f"{where}: {self.message}"
 
     def as_dict(self) -> dict:
@@ -24,15 +47,19 @@ class RowError:
 class FileRefused(Exception):
     """The file has bad rows; nothing from it may be written."""
 
-    def __init__(self, errors: list[RowError], filename: str = ""):
+    def __init__(self, errors: list[RowError], filename: str = "", *, more: int = 0):
         self.errors = errors
         self.filename = filename
+        self.more = more  # bad rows beyond those listed
         super().__init__(self.summary())
 
     def summary(self) -> str:
         head = f"{self.filename}: " if self.filename else ""
-        lines = [f"{head}refused, nothing was imported ({len(self.errors)} problem(s)):"]
+        total = len(self.errors) + self.more
+        lines = [f"{head}refused, nothing was imported ({total} problem(s)):"]
         lines += [f"  {error}" for error in self.errors]
+        if self.more:
+            lines.append(f"  ... and {self.more} more")
         return "\n".join(lines)
 
 
@@ -46,10 +73,13 @@ class ParsedCandidate:
     flagged: bool | None
     chosen: bool
 
+    def as_list(self) -> list:
+        return [self.step_index, self.position, self.source, self.text, self.rating, self.flagged, self.chosen]
+
 
 @dataclass
 class ParsedLabels:
-    """Labels that came with the data, attributed to their source (becomes an external Assignment)."""
+    """Labels that came with the data, attributed to their source (stored as an ImportedLabelSet)."""
 
     source: str
     ratings: list[int | None]
@@ -58,6 +88,15 @@ class ParsedLabels:
     first_error_step: int | None
     candidates: list[ParsedCandidate] = field(default_factory=list)
     source_meta: dict = field(default_factory=dict)
+    # Steps the labeler wrote (PRM800K human_completion): the trajectory's step at that index.
+    human_steps: list[int] = field(default_factory=list)
+
+    @property
+    def labels_hash(self) -> str:
+        """What tells two label sets of the same source apart (not when or how long they took)."""
+        payload = orjson.dumps([self.ratings, self.flagged, self.finish_reason, self.first_error_step,
+                                self.human_steps, [c.as_list() for c in self.candidates]])
+        return hashlib.sha256(payload).hexdigest()
 
 
 @dataclass
@@ -75,11 +114,32 @@ class ParsedChain:
     metadata: dict = field(default_factory=dict)
     problem_source: str = ""
     labels: list[ParsedLabels] = field(default_factory=list)
+    item: int = 0
+    unknown_fields: list[str] = field(default_factory=list)
+    _steps_json: bytes | None = field(default=None, repr=False)
+
+    @property
+    def steps_json(self) -> bytes:
+        """The steps as a JSON array (what is stored, compressed; see annotation/steps.py)."""
+        if self._steps_json is None:
+            self._steps_json = orjson.dumps(self.steps)
+        return self._steps_json
 
     @property
     def content_hash(self) -> str:
-        payload = json.dumps([self.problem, self.steps, self.final_answer], ensure_ascii=False)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        """sha256 of [problem, steps, final answer] as compact JSON: names the chain's content."""
+        digest = hashlib.sha256(b"[")
+        digest.update(orjson.dumps(self.problem))
+        digest.update(b",")
+        digest.update(self.steps_json)
+        digest.update(b",")
+        digest.update(orjson.dumps(self.final_answer))
+        digest.update(b"]")
+        return digest.hexdigest()
+
+    @property
+    def where(self) -> str:
+        return f"line {self.line}" if self.line else f"item {self.item}"
 
 
 def text_hash(text: str) -> str:

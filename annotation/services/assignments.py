@@ -1,38 +1,86 @@
 """Claiming chains from the queue, autosaving labels, submitting. Every write owns its transaction."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from .. import steps as step_store
 from ..exceptions import Conflict, NotFound, ValidationFailed
 from ..models import (
+    MAX_ACTIVE_SECONDS,
     OPEN_STATUSES,
     Annotation,
     Assignment,
     AssignmentStatus,
     Chain,
+    ChainRevision,
     FinishReason,
     Project,
     Role,
-    Step,
     StepLabel,
 )
 from ..realtime import broadcast_project_event
-from ..selectors import membership_role
+from ..schema import missing_required
+from ..selectors import LABEL_FIELDS, assignment_steps, membership_role
 
 MAX_TEXT = 20_000  # rationale / correction / comment
+MAX_LABELS_PER_SAVE = 20_000
+STALE_TAB = ("These labels were changed in another tab or window since this page loaded. Reload the page to see "
+             "them; what you typed here is kept and offered again.")
+
+
+class _Unset:
+    """A label field the client did not send: it keeps its stored value."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET = _Unset()
 
 
 @dataclass(frozen=True)
 class LabelInput:
-    step: int  # 0-based index
-    rating: int | None = None
-    rationale: str = ""
-    correction: str = ""
-    flagged: bool | None = None
+    """The fields of one step's label that a save changes; the others keep their values."""
+
+    step: int  # 0-based index in the assignment's revision
+    rating: int | None | _Unset = UNSET
+    unsure: bool | _Unset = UNSET
+    flagged: bool | None | _Unset = UNSET
+    rationale: str | _Unset = UNSET
+    correction: str | _Unset = UNSET
+    error_type: str | _Unset = UNSET
+
+    def sent(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name != "step" and getattr(self, f.name) is not UNSET}
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    id: int
+    status: str
+    version: int
+    active_seconds: int
+    saved: int
+    replayed: bool = False  # a retry of a save already stored: nothing written again
+
+    @property
+    def pk(self) -> int:
+        return self.id
 
 
 def assignment_claim_next(*, project: Project, user) -> Assignment | None:
@@ -91,141 +139,224 @@ def _claim(project: Project, user):
     free = [slot for slot in range(project.overlap_k) if slot not in taken]
     if not free:
         return _FULL
-    return _Claimed(Assignment.objects.create(chain=chain, annotator=user, slot=free[0]), True)
+    return _Claimed(Assignment.objects.create(chain=chain, annotator=user, slot=free[0], revision=chain.revision),
+                    True)
 
 
-def _check_open(assignment: Assignment, version: int | None) -> None:
-    if assignment.status not in OPEN_STATUSES:
-        raise Conflict(f"This assignment is {assignment.get_status_display().lower()}; it can no longer be changed.")
-    if version is not None and version != assignment.version:
-        raise Conflict("These labels changed in another tab or window since this page loaded; reload to continue.",
-                       field="version")
+def _check_active_seconds(active_seconds: int | None) -> None:
+    if active_seconds is not None and not 0 <= active_seconds <= MAX_ACTIVE_SECONDS:
+        raise ValidationFailed(f"active_seconds must be between 0 and {MAX_ACTIVE_SECONDS:,} (30 days); it is "
+                               f"{active_seconds:,}.", field="active_seconds")
 
 
-def _validate_labels(project: Project, steps: dict[int, Step], labels: list[LabelInput]) -> None:
-    allowed = project.ratings
+def _validate_labels(schema: dict, step_count: int, labels: list[LabelInput]) -> None:
+    allowed = [level["value"] for level in schema["scale"]]
+    error_types = schema.get("error_types", [])
+    if len(labels) > MAX_LABELS_PER_SAVE:
+        raise ValidationFailed(f"at most {MAX_LABELS_PER_SAVE:,} labels per save; send them in parts.", field="labels")
     seen = set()
     for i, label in enumerate(labels):
         where = f"labels[{i}]"
-        if label.step not in steps:
-            raise ValidationFailed(f"step {label.step} is not a step of this chain (0 to {len(steps) - 1}).",
+        if not 0 <= label.step < step_count:
+            raise ValidationFailed(f"step {label.step} is not a step of this chain (0 to {step_count - 1}).",
                                    field=f"{where}.step")
         if label.step in seen:
             raise ValidationFailed(f"step {label.step} is labelled twice in one request.", field=f"{where}.step")
         seen.add(label.step)
-        if label.rating is not None and label.rating not in allowed:
-            raise ValidationFailed(f"rating {label.rating} is not on this project's scale ({', '.join(map(str, allowed))}).",
-                                   field=f"{where}.rating")
+        if label.rating not in (UNSET, None) and label.rating not in allowed:
+            raise ValidationFailed(f"rating {label.rating} is not on this project's scale "
+                                   f"({', '.join(map(str, allowed))}).", field=f"{where}.rating")
         for name in ("rationale", "correction"):
-            if len(getattr(label, name)) > MAX_TEXT:
-                raise ValidationFailed(f"{name} is longer than {MAX_TEXT} characters.", field=f"{where}.{name}")
+            value = getattr(label, name)
+            if value is not UNSET and len(value) > MAX_TEXT:
+                raise ValidationFailed(f"{name} is longer than {MAX_TEXT:,} characters.", field=f"{where}.{name}")
+            if value is not UNSET and "\x00" in value:
+                raise ValidationFailed(f"{name} contains a NUL character (\\u0000); remove it.", field=f"{where}.{name}")
+        if label.error_type not in (UNSET, "") and label.error_type not in error_types:
+            raise ValidationFailed(f"error type '{label.error_type}' is not in this project's rubric "
+                                   f"({', '.join(error_types) or 'empty'}).", field=f"{where}.error_type")
 
 
-def _write_labels(assignment: Assignment, steps: dict[int, Step], labels: list[LabelInput]) -> None:
-    existing = {lb.step_id: lb for lb in assignment.labels.all()}
+def _upsert(assignment_id: int, keys: list[int], labels: list[LabelInput]) -> int:
+    """Write what each label sent, nothing else: one INSERT ... ON CONFLICT per set of sent fields."""
+    groups: dict[tuple[str, ...], list[StepLabel]] = {}
+    now = timezone.now()
     for label in labels:
-        step = steps[label.step]
-        row = existing.get(step.pk)
-        values = {"rating": label.rating, "rationale": label.rationale, "correction": label.correction,
-                  "flagged": label.flagged}
-        if row is None:
-            StepLabel.objects.create(assignment=assignment, step=step, **values)
-        elif any(getattr(row, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(row, k, v)
-            row.save(update_fields=[*values, "updated_at"])
+        sent = label.sent()
+        if not sent:
+            continue
+        groups.setdefault(tuple(sorted(sent)), []).append(
+            StepLabel(assignment_id=assignment_id, step_key=keys[label.step], updated_at=now, **sent))
+    written = 0
+    for names, rows in groups.items():
+        StepLabel.objects.bulk_create(rows, update_conflicts=True, unique_fields=["assignment", "step_key"],
+                                      update_fields=[*names, "updated_at"])
+        written += len(rows)
+    return written
 
 
-def _steps_of(assignment: Assignment) -> dict[int, Step]:
-    return {s.index: s for s in Step.objects.filter(chain_id=assignment.chain_id, version=1)}
+def _read_for_save(pk: int, user) -> dict:
+    """The assignment's state for a save, its project's schema and its revision's shape: one query."""
+    revision = ChainRevision.objects.filter(chain=OuterRef("chain"), number=OuterRef("revision"))
+    row = (Assignment.objects.filter(pk=pk, annotator=user)
+           .annotate(step_count=Subquery(revision.values("step_count")[:1]),
+                     step_keys=Subquery(revision.values("step_keys")[:1]))
+           .values("id", "status", "version", "last_save_key", "active_seconds", "chain_id", "step_count",
+                   "step_keys", "chain__project__label_scale", "chain__project__label_schema").first())
+    if row is None:
+        raise NotFound("No such assignment among yours.")
+    project = Project(label_scale=row["chain__project__label_scale"], label_schema=row["chain__project__label_schema"])
+    row["schema"] = project.schema
+    return row
 
 
-def _bump(assignment: Assignment, *, version: int, active_seconds: int | None, **changes) -> Assignment:
-    """Conditional update on the version read: a write that lost a race changes nothing."""
-    fields = {"version": F("version") + 1, **changes}
-    if active_seconds is not None:
-        fields["active_seconds"] = max(active_seconds, assignment.active_seconds)
-    updated = Assignment.objects.filter(pk=assignment.pk, version=version).update(**fields)
-    if updated != 1:
-        raise Conflict("These labels changed in another tab or window since this page loaded; reload to continue.",
-                       field="version")
-    assignment.refresh_from_db()
-    return assignment
+def _closed(status: str) -> Conflict:
+    label = AssignmentStatus(status).label.lower()
+    return Conflict(f"This assignment is {label}; it can no longer be changed.", field="status")
 
 
-def assignment_labels_save(*, assignment: Assignment, user, labels: list[LabelInput], version: int,
-                           active_seconds: int | None = None) -> Assignment:
-    """Autosave: upsert some of the assignment's step labels; returns the assignment with its new version."""
-    _owned(assignment, user)
+def assignment_labels_save(*, assignment: Assignment | int, user, labels: list[LabelInput], version: int,
+                           active_seconds: int | None = None, save_key: str = "") -> SaveResult:
+    """Autosave: change the fields sent for some steps; returns the assignment's new version.
+
+    Costs three queries whatever the chain's length (read, conditional update, upsert). A save
+    retried with the `save_key` of the last stored save (its reply was lost) is answered as stored.
+    """
+    pk = assignment if isinstance(assignment, int) else assignment.pk
+    _check_active_seconds(active_seconds)
+    if len(save_key) > 64:
+        raise ValidationFailed("save_key is at most 64 characters.", field="save_key")
     with transaction.atomic():
-        assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
-        _check_open(assignment, version)
-        steps = _steps_of(assignment)
-        _validate_labels(assignment.chain.project, steps, labels)
-        _write_labels(assignment, steps, labels)
-        changes = {}
-        if assignment.status == AssignmentStatus.ASSIGNED:
-            changes = {"status": AssignmentStatus.IN_PROGRESS, "started_at": timezone.now()}
-        return _bump(assignment, version=version, active_seconds=active_seconds, **changes)
+        row = _read_for_save(pk, user)
+        if save_key and row["last_save_key"] == save_key:
+            return SaveResult(row["id"], row["status"], row["version"], row["active_seconds"], 0, replayed=True)
+        if row["status"] not in OPEN_STATUSES:
+            raise _closed(row["status"])
+        _validate_labels(row["schema"], row["step_count"] or 0, labels)
+        changes = {"version": F("version") + 1, "last_save_key": save_key}
+        if active_seconds is not None:
+            changes["active_seconds"] = Greatest(F("active_seconds"), Value(active_seconds))
+        if row["status"] == AssignmentStatus.ASSIGNED:
+            changes.update(status=AssignmentStatus.IN_PROGRESS, started_at=timezone.now())
+        updated = Assignment.objects.filter(pk=pk, version=version, status__in=OPEN_STATUSES).update(**changes)
+        if updated != 1:
+            # Lost a race, or the page is stale, or it is a retry of a save that was still running.
+            fresh = Assignment.objects.filter(pk=pk).values("status", "version", "last_save_key", "active_seconds").get()
+            if save_key and fresh["last_save_key"] == save_key:
+                return SaveResult(pk, fresh["status"], fresh["version"], fresh["active_seconds"], 0, replayed=True)
+            if fresh["status"] not in OPEN_STATUSES:
+                raise _closed(fresh["status"])
+            raise Conflict(STALE_TAB, field="version")
+        keys = step_store.unpack_keys(row["step_keys"], row["step_count"] or 0)
+        saved = _upsert(pk, keys, labels)
+    status = AssignmentStatus.IN_PROGRESS if row["status"] == AssignmentStatus.ASSIGNED else row["status"]
+    seconds = max(row["active_seconds"], active_seconds or 0)
+    return SaveResult(pk, status, version + 1, seconds, saved)
 
 
-def assignment_submit(*, assignment: Assignment, user, finish_reason: str, version: int,
+def assignment_submit(*, assignment: Assignment | SaveResult | int, user, finish_reason: str, version: int,
                       labels: list[LabelInput] | None = None, comment: str = "",
-                      active_seconds: int | None = None) -> Assignment:
+                      active_seconds: int | None = None, save_key: str = "") -> Assignment:
     """Submit the assignment's labels with a finish reason. Submitting twice is harmless (idempotent)."""
-    _owned(assignment, user)
+    pk = assignment if isinstance(assignment, int) else assignment.pk
+    _check_active_seconds(active_seconds)
     with transaction.atomic():
-        assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        # NO KEY UPDATE: serializes submits and saves of this assignment, blocks no insert that points at it.
+        assignment = (Assignment.objects.select_for_update(no_key=True).select_related("chain__project")
+                      .filter(pk=pk, annotator=user).first())
+        if assignment is None:
+            raise NotFound("No such assignment among yours.")
+        project = assignment.chain.project
+        schema = project.schema
         if assignment.status == AssignmentStatus.SUBMITTED:
             return assignment  # a retried submit (double click, lost response): already done
-        _check_open(assignment, version)
-        if finish_reason not in FinishReason.values:
-            raise ValidationFailed(f"'{finish_reason}' is not a finish reason; use one of {', '.join(FinishReason.values)}.",
-                                   field="finish_reason")
+        if assignment.status not in OPEN_STATUSES:
+            raise _closed(assignment.status)
+        if version != assignment.version and not (save_key and save_key == assignment.last_save_key):
+            raise Conflict(STALE_TAB, field="version")
+        if finish_reason not in schema["finish_reasons"]:
+            raise ValidationFailed(f"'{finish_reason}' is not a finish reason of this project; use one of "
+                                   f"{', '.join(schema['finish_reasons'])}.", field="finish_reason")
         if len(comment) > MAX_TEXT:
-            raise ValidationFailed(f"comment is longer than {MAX_TEXT} characters.", field="comment")
-        steps = _steps_of(assignment)
+            raise ValidationFailed(f"comment is longer than {MAX_TEXT:,} characters.", field="comment")
+        steps = assignment_steps(assignment=assignment)
         if labels:
-            _validate_labels(assignment.chain.project, steps, labels)
-            _write_labels(assignment, steps, labels)
-        ratings = dict(assignment.labels.filter(rating__isnull=False).values_list("step__index", "rating"))
-        first_error = min((i for i, r in ratings.items() if r == -1), default=None)
-        if finish_reason == FinishReason.FOUND_ERROR and first_error is None:
-            raise ValidationFailed("'Found an error' needs a step rated −1: rate the first wrong step −1.",
-                                   field="finish_reason")
-        if finish_reason == FinishReason.SOLUTION:
-            unrated = [i for i in sorted(steps) if i not in ratings]
-            if unrated:
-                shown = ", ".join(str(i + 1) for i in unrated[:10])
-                raise ValidationFailed(f"'Solution' needs every step rated; step(s) {shown} have no rating.",
-                                       field="labels")
-            if first_error is not None:
-                raise ValidationFailed(f"Step {first_error + 1} is rated −1: choose 'Found an error', not 'Solution'.",
-                                       field="finish_reason")
-        Annotation.objects.create(assignment=assignment, finish_reason=finish_reason, comment=comment,
-                                  first_error_step=first_error if finish_reason == FinishReason.FOUND_ERROR else None)
-        assignment = _bump(assignment, version=version, active_seconds=active_seconds,
-                           status=AssignmentStatus.SUBMITTED, submitted_at=timezone.now(),
-                           started_at=Coalesce(F("started_at"), Value(timezone.now())))
-        project_id = assignment.chain.project_id
+            _validate_labels(schema, len(steps), labels)
+            _upsert(assignment.pk, steps.keys, labels)
+        position = steps.index_of()
+        stored = {position[row["step_key"]]: row for row in
+                  StepLabel.objects.filter(assignment=assignment).values("step_key", *LABEL_FIELDS)
+                  if row["step_key"] in position}
+        ratings = {i: row["rating"] for i, row in stored.items() if row["rating"] is not None}
+        lowest = schema["scale"][0]["value"]
+        first_error = min((i for i, r in ratings.items() if r == lowest), default=None)
+        _check_finish(schema, finish_reason, first_error, ratings, len(steps))
+        _check_required(schema, stored, first_error)
+        Annotation.objects.create(
+            assignment=assignment, finish_reason=finish_reason, comment=comment,
+            first_error_key=steps.keys[first_error] if finish_reason == FinishReason.FOUND_ERROR else None)
+        now = timezone.now()
+        Assignment.objects.filter(pk=assignment.pk).update(
+            version=F("version") + 1, status=AssignmentStatus.SUBMITTED, submitted_at=now,
+            started_at=Coalesce(F("started_at"), Value(now)),
+            active_seconds=Greatest(F("active_seconds"), Value(active_seconds or 0)))
+        assignment.refresh_from_db()
+        project_id = project.pk
         transaction.on_commit(lambda: broadcast_project_event(project_id, "assignment.submitted",
                                                               {"assignment": assignment.pk}))
     return assignment
 
 
-def assignment_skip(*, assignment: Assignment, user) -> Assignment:
+def rating_shown(value: int) -> str:
+    """A rating as the page shows it: −1, 0, +1 (a real minus sign)."""
+    return f"{value:+d}".replace("-", "−") if value else "0"
+
+
+def _check_finish(schema: dict, finish_reason: str, first_error: int | None, ratings: dict, step_count: int) -> None:
+    lowest = schema["scale"][0]
+    if finish_reason == FinishReason.FOUND_ERROR and first_error is None:
+        raise ValidationFailed(f"'Found an error' needs a step rated {rating_shown(lowest['value'])} ({lowest['name']}): "
+                               "rate the first wrong step.", field="finish_reason")
+    if finish_reason == FinishReason.SOLUTION:
+        if first_error is not None:
+            raise ValidationFailed(f"Step {first_error + 1} is rated {rating_shown(lowest['value'])}: choose 'Found an "
+                                   "error', not 'Solution'.", field="finish_reason")
+        unrated = [i for i in range(step_count) if i not in ratings]
+        if unrated:
+            shown = ", ".join(str(i + 1) for i in unrated[:10]) + (" …" if len(unrated) > 10 else "")
+            raise ValidationFailed(f"'Solution' needs every step rated; {len(unrated)} step(s) have no rating: {shown}.",
+                                   field="labels")
+    if finish_reason == FinishReason.FOUND_ERROR and schema["mode"] == "full":
+        unrated = [i for i in range(step_count) if i not in ratings]
+        if unrated:
+            shown = ", ".join(str(i + 1) for i in unrated[:10]) + (" …" if len(unrated) > 10 else "")
+            raise ValidationFailed(f"This project rates every step (full mode); {len(unrated)} step(s) have no rating: "
+                                   f"{shown}.", field="labels")
+
+
+def _check_required(schema: dict, stored: dict[int, dict], first_error: int | None) -> None:
+    problems = []
+    for index in sorted(stored):
+        if schema["mode"] == "first_error" and first_error is not None and index > first_error:
+            continue  # past the first error nothing is labelled in first-error mode
+        row = stored[index]
+        missing = missing_required(schema, rating=row["rating"], rationale=row["rationale"],
+                                   correction=row["correction"], error_type=row["error_type"])
+        if missing:
+            problems.append(f"step {index + 1} needs {' and '.join(m.replace('_', ' ') for m in missing)}")
+    if problems:
+        raise ValidationFailed("; ".join(problems[:10]) + (" …" if len(problems) > 10 else "") + ".", field="labels")
+
+
+def assignment_skip(*, assignment: Assignment | SaveResult, user, reason: str = "") -> Assignment:
     """Give the chain back: its overlap slot is freed for another annotator; the user will not get it again."""
-    _owned(assignment, user)
+    if len(reason) > 2000:
+        raise ValidationFailed("the reason is at most 2,000 characters.", field="reason")
     with transaction.atomic():
-        updated = Assignment.objects.filter(pk=assignment.pk, status__in=OPEN_STATUSES).update(
-            status=AssignmentStatus.SKIPPED, slot=None, version=F("version") + 1)
+        updated = Assignment.objects.filter(pk=assignment.pk, annotator=user, status__in=OPEN_STATUSES).update(
+            status=AssignmentStatus.SKIPPED, slot=None, version=F("version") + 1, skip_reason=reason)
         if updated != 1:
+            if not Assignment.objects.filter(pk=assignment.pk, annotator=user).exists():
+                raise NotFound("No such assignment among yours.")
             raise Conflict("This assignment is no longer open; it cannot be skipped.")
-    assignment.refresh_from_db()
-    return assignment
-
-
-def _owned(assignment: Assignment, user) -> None:
-    if assignment.annotator_id != user.pk:
-        raise NotFound("No such assignment.")
-
+    return Assignment.objects.get(pk=assignment.pk)

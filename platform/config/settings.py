@@ -134,8 +134,6 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # without collectstatic while DEBUG is on.
 WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_ROOT = VAR_DIR / "media"
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -181,12 +179,14 @@ else:
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_queue_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir / "queue"),
         "data_folder_out": str(_queue_dir / "queue"),
         "processed_folder": str(_queue_dir / "processed"),
+        # The exchange tables; kombu's default is a folder named `control` in the working directory.
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
 # Results live in our own tables (ImportJob etc.); no result backend to run or expire.
@@ -201,6 +201,40 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Import files above this size are handed to the worker instead of being processed in the request.
 STEPWISE_IMPORT_SYNC_MAX_BYTES = env_int("STEPWISE_IMPORT_SYNC_MAX_BYTES", 2 * 1024 * 1024)
+# Import limits: each refusal names the setting to raise.
+STEPWISE_IMPORT_MAX_BYTES = env_int("STEPWISE_IMPORT_MAX_BYTES", 1 << 30, minimum=1)
+STEPWISE_IMPORT_MAX_STEPS = env_int("STEPWISE_IMPORT_MAX_STEPS", 20_000, minimum=1)
+STEPWISE_IMPORT_MAX_STEP_CHARS = env_int("STEPWISE_IMPORT_MAX_STEP_CHARS", 100_000, minimum=1)
+STEPWISE_IMPORT_MAX_ROW_BYTES = env_int("STEPWISE_IMPORT_MAX_ROW_BYTES", 64 << 20, minimum=1024)
+# Uploaded files of finished (done or refused) imports are deleted after this many hours.
+STEPWISE_IMPORT_RETENTION_HOURS = env_int("STEPWISE_IMPORT_RETENTION_HOURS", 24)
+# A running import writes a heartbeat this often; one silent for STALE seconds is taken as dead and run
+# again (its transaction died with its worker).
+STEPWISE_IMPORT_HEARTBEAT_SECONDS = env_int("STEPWISE_IMPORT_HEARTBEAT_SECONDS", 5, minimum=1)
+STEPWISE_IMPORT_STALE_SECONDS = env_int("STEPWISE_IMPORT_STALE_SECONDS", 60, minimum=2)
+if STEPWISE_IMPORT_STALE_SECONDS <= 2 * STEPWISE_IMPORT_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("STEPWISE_IMPORT_STALE_SECONDS must be more than twice STEPWISE_IMPORT_HEARTBEAT_SECONDS, "
+                               "or live imports would be taken for dead ones.")
+# A queued import no worker starts within this many seconds ends failed, saying so.
+STEPWISE_IMPORT_QUEUE_TIMEOUT = env_int("STEPWISE_IMPORT_QUEUE_TIMEOUT", 30 * 60, minimum=60)
+# Uploads larger than this are written to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
+
+# Periodic work (`celery -A config beat`, or a worker started with -B): recover import jobs whose
+# worker died, re-send undelivered ones, delete old uploads.
+CELERY_BEAT_SCHEDULE = {
+    "import-jobs-maintain": {"task": "annotation.tasks.import_jobs_maintain_task", "schedule": 30.0},
+}
+
+# The cache carries import heartbeats and progress between worker and web processes: Redis when
+# there is one, else files under var/ (the embedded default's web and worker processes share them).
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "stepwise"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(VAR_DIR / "cache")}}
 
 LOGGING = {
     "version": 1,

@@ -14,14 +14,14 @@ from ..selectors import export_lines
 _CHUNK = 256 * 1024
 
 
-def _take(lines, limit: int = _CHUNK) -> str:
+def _take(lines, limit: int = _CHUNK) -> bytes:
     parts, size = [], 0
     for line in lines:
         parts.append(line)
         size += len(line)
         if size >= limit:
             break
-    return "".join(parts)
+    return b"".join(parts)
 
 
 async def _async_chunks(lines):

@@ -30,8 +30,8 @@ def rate_all(assignment, user, rating=1):
 def test_claim_returns_the_open_assignment_until_it_is_submitted(imported, annotator):
     first = assignment_claim_next(project=imported, user=annotator)
     assert assignment_claim_next(project=imported, user=annotator).pk == first.pk
-    first = rate_all(first, annotator)
-    assignment_submit(assignment=first, user=annotator, finish_reason="solution", version=first.version)
+    saved = rate_all(first, annotator)
+    assignment_submit(assignment=first, user=annotator, finish_reason="solution", version=saved.version)
     second = assignment_claim_next(project=imported, user=annotator)
     assert second.pk != first.pk and second.chain_id != first.chain_id
 
@@ -99,7 +99,7 @@ def test_concurrent_claims_never_exceed_overlap_k(make_user):
     claimed = [r for r in results if r is not None]
     assert len(claimed) == 4  # 2 chains x k=2
     assert all(claimed.count(cid) == 2 for cid in set(claimed))
-    assert Assignment.objects.filter(annotator__isnull=False).count() == 4
+    assert Assignment.objects.count() == 4
 
 
 @pytest.mark.django_db
@@ -119,7 +119,7 @@ def test_submit_found_error_records_the_first_minus_one(imported, annotator):
     assert a.status == AssignmentStatus.IN_PROGRESS
     done = assignment_submit(assignment=a, user=annotator, finish_reason="found_error", version=a.version)
     assert done.status == AssignmentStatus.SUBMITTED and done.submitted_at is not None
-    assert Annotation.objects.get(assignment=a).first_error_step == 1
+    assert Annotation.objects.get(assignment_id=a.pk).first_error_key == 1
 
 
 @pytest.mark.django_db
@@ -128,7 +128,7 @@ def test_submit_is_idempotent(imported, annotator):
     once = assignment_submit(assignment=a, user=annotator, finish_reason="solution", version=a.version)
     twice = assignment_submit(assignment=a, user=annotator, finish_reason="solution", version=a.version)
     assert once.pk == twice.pk and twice.version == once.version
-    assert Annotation.objects.filter(assignment=a).count() == 1
+    assert Annotation.objects.filter(assignment_id=a.pk).count() == 1
 
 
 @pytest.mark.parametrize(
@@ -149,9 +149,9 @@ def test_submit_refuses_inconsistent_outcomes_and_changes_nothing(imported, anno
         labels = labels[:-1]
     if ratings == "one-minus":
         labels[0] = LabelInput(0, -1)
-    a = assignment_labels_save(assignment=a, user=annotator, version=a.version, labels=labels)
+    saved = assignment_labels_save(assignment=a, user=annotator, version=a.version, labels=labels)
     with pytest.raises(ValidationFailed) as caught:
-        assignment_submit(assignment=a, user=annotator, finish_reason=reason, version=a.version)
+        assignment_submit(assignment=a, user=annotator, finish_reason=reason, version=saved.version)
     assert caught.value.field == field and words in caught.value.message
     a.refresh_from_db()
     assert a.status == AssignmentStatus.IN_PROGRESS and not Annotation.objects.filter(assignment=a).exists()

@@ -46,7 +46,7 @@ PROBE = """(path) => new Promise((resolve) => {
 def annotate_one_chain(*, project, user) -> Assignment:
     """What an annotator does in the workspace, through the services: claim, rate every step +1, submit."""
     assignment = assignment_claim_next(project=project, user=user)
-    steps = assignment.chain.steps.filter(version=1).values_list("index", flat=True)
+    steps = range(assignment.chain.step_count)
     assignment = assignment_labels_save(assignment=assignment, user=user, version=assignment.version,
                                         labels=[LabelInput(step=index, rating=1) for index in steps])
     return assignment_submit(assignment=assignment, user=user, finish_reason=FinishReason.SOLUTION,

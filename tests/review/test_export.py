@@ -18,7 +18,7 @@ from tests.conftest import DEMO_DATA, FIXTURES
 
 
 def exported(project, fmt):
-    return "".join(export_lines(project=project, fmt=fmt))
+    return b"".join(export_lines(project=project, fmt=fmt)).decode()
 
 
 @pytest.mark.django_db
@@ -109,36 +109,32 @@ class TestExportApi:
 
 
 @pytest.mark.django_db
-def test_postgresql_stream_and_batched_path_give_the_same_bytes(project, annotator, annotator2):
-    """The embedded default (SQLite) reads batches; PostgreSQL streams one query. Same output, every format."""
-    from django.db import connection
+def test_stored_step_json_goes_out_as_encoding_the_row_would_write_it(project, annotator, annotator2):
+    """Unedited chains' steps are spliced into the rows as stored; the bytes equal encoding the decoded row."""
+    import orjson
 
     from review import selectors
+    from review.exporters import StepsJson, dumps_row
 
-    if connection.vendor != "postgresql":
-        pytest.skip("the streamed path is PostgreSQL's")
-    # first, so both annotators are given this chain (queue order)
-    chains_import(project=project, data='{"id": "odd", "problem": "\\"q\\" \\u0001 ☃ 𝔸", "steps": ["a\\\\b", "tab\\there"]}'.encode())
+    odd = {"id": "odd", "problem": "\"q\" \u0001 ☃ 𝔸", "steps": ["a\\b", "tab\there", "ctl \u0007 \u001f </script>"]}
+    chains_import(project=project, data=json.dumps(odd).encode())
     chains_import(project=project, data=(DEMO_DATA / "processbench_math_excerpt.json").read_bytes())
     chains_import(project=project, data=(FIXTURES / "prm800k_sample.jsonl").read_bytes())
     for user, reason, ratings in ((annotator, "found_error", [1, -1]), (annotator2, "give_up", [0])):
         a = assignment_claim_next(project=project, user=user)
-        a = assignment_labels_save(assignment=a, user=user, version=a.version,
-                                   labels=[LabelInput(i, r, correction="fix" if r == -1 else "") for i, r in enumerate(ratings)])
-        assignment_submit(assignment=a, user=user, finish_reason=reason, version=a.version)
-    streamed = {fmt: exported(project, fmt) for fmt in ("processbench", "trl-stepwise", "prm800k")}
-
-    def batched(fmt):
-        encode = json.JSONEncoder(ensure_ascii=False).encode
-        records = selectors._chain_records_batched(project, fmt == "prm800k")
-        if fmt == "prm800k":
-            return "".join(encode(row) + "\n" for r in records for row in selectors.prm800k_rows(r))
-        rows = [row for r in records if (row := selectors._BUILDERS[fmt](r)) is not None]
-        if fmt == "processbench":
-            return "[\n" + ",\n".join(map(encode, rows)) + "\n]\n"
-        return "".join(encode(row) + "\n" for row in rows)
-
-    for fmt, text in streamed.items():
-        assert text == batched(fmt), fmt
-    rows = json.loads(streamed["processbench"])
-    assert len(rows) == 10 + 5 + 1 and rows[0]["id"] == "odd" and rows[0]["label"] == 1
+        saved = assignment_labels_save(assignment=a, user=user, version=a.version,
+                                       labels=[LabelInput(i, r, correction="fix" if r == -1 else "")
+                                               for i, r in enumerate(ratings)])
+        assignment_submit(assignment=a, user=user, finish_reason=reason, version=saved.version)
+    spliced = 0
+    for fmt in ("processbench", "trl-stepwise"):
+        for row in selectors._rows(project, fmt):
+            steps_key = "steps" if fmt == "processbench" else "completions"
+            if isinstance(row[steps_key], StepsJson):
+                spliced += 1
+            plain = {**row, steps_key: list(row[steps_key])}
+            assert dumps_row(row) == orjson.dumps(plain)
+    assert spliced > 10
+    rows = json.loads(exported(project, "processbench"))
+    assert len(rows) == 1 + 10 + 5 and rows[0]["id"] == "odd" and rows[0]["label"] == 1
+    assert rows[0]["steps"] == odd["steps"] and rows[0]["problem"] == odd["problem"]

@@ -30,7 +30,7 @@ class Command(BaseCommand):
             raise CommandError(f"{path.parent}: no such folder for --out.")
         # Write to a temporary name and rename at the end: a failed export never leaves half a file.
         partial = path.with_name(path.name + ".partial")
-        handle = sys.stdout if to_stdout else partial.open("w", encoding="utf-8")
+        handle = sys.stdout.buffer if to_stdout else partial.open("wb")
         rows = 0
         bar = tqdm(total=Chain.objects.filter(project=target).count(), unit="chain", file=self.stderr._out,
                    disable=no_progress or to_stdout, leave=False)

@@ -1,0 +1,90 @@
+"""Real processes for tests that need them: a Celery worker in a subprocess, on the test database and
+the suite's Redis, that a test can kill like a machine going away.
+
+Registered as a plugin in tests/conftest.py.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+
+from tests.conftest import ROOT
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a subprocess that must see what the test sees: the test database, Redis."""
+    database = settings.DATABASES["default"]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DB_CONN_MAX_AGE": "0",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "platform"), os.environ.get("PYTHONPATH", "")])}
+    if os.environ.get("DATABASE_URL"):
+        env["DATABASE_URL"] = urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + database["NAME"]).geturl()
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    log: Path
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    started: list = field(default_factory=list)
+
+    def start(self) -> "WorkerProcess":
+        handle = self.log.open("ab")
+        # Its own process group: kill() takes the worker and any child with it, as a machine dying would.
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", "default",
+             "--loglevel=INFO", "--without-heartbeat", "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        self.started.append(self.process)
+        deadline = time.monotonic() + 30
+        while b"ready." not in self.log.read_bytes():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the worker did not start:\n{self.log.read_text(errors='replace')}")
+            time.sleep(0.1)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no warm shutdown, no acknowledgement, no cleanup."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+
+
+@pytest.fixture
+def worker_process(transactional_db, tmp_path):
+    """A factory of Celery worker subprocesses (`.start()`, `.kill()`); all stopped at the end."""
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"] or not os.environ.get("REDIS_URL"):
+        pytest.skip("a worker in another process needs the PostgreSQL test database and Redis")
+    from config.celery import app
+
+    app.control.purge()  # messages left by earlier tests would run first
+    made: list[WorkerProcess] = []
+
+    def make(**env: str) -> WorkerProcess:
+        worker = WorkerProcess(log=tmp_path / f"worker-{len(made)}.log", env=subprocess_env(**env))
+        made.append(worker)
+        return worker
+
+    yield make
+    for worker in made:
+        worker.stop()
