@@ -162,7 +162,7 @@ class StepLabels:
             rows = (int(order[at]), int(order[at + 1]))
             raise LabelsError(
                 f"rows {rows[0]} and {rows[1]} both rate step {int(step[at])} of chain "
-                f"{chain_ids[chain[at]]!r} by coder {coder_ids[coder[at]]!r}: one label per annotator and step")
+                f"{plain(chain_ids[chain[at]])!r} by coder {plain(coder_ids[coder[at]])!r}: one label per annotator and step")
         if unit_key is None:
             new_unit = np.r_[True, (chain[1:] != chain[:-1]) | (step[1:] != step[:-1])] if chain.size else \
                 np.zeros(0, bool)
