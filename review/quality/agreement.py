@@ -21,12 +21,21 @@ need not be rated by every annotator. Each measure is a function of per-chain su
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-from .bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Estimate, bootstrap, sum_by
+from .bootstrap import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_RESAMPLES,
+    Estimate,
+    Measure,
+    bootstrap,
+    bootstrap_many,
+    sum_by,
+)
 from .labels import StepLabels, plain
 
 Level = Literal["nominal", "ordinal", "interval"]
@@ -84,18 +93,22 @@ def _alpha_statistic(level: Level, categories: tuple[int, ...]):
     return statistic
 
 
+def alpha_measure(labels: StepLabels, level: Level = "ordinal") -> Measure:
+    stats, pairable = coincidences(labels)
+    counts_used = int(np.bincount(labels.unit, minlength=labels.n_units)[pairable].sum())
+    return Measure("krippendorff_alpha" if level == "ordinal" else f"krippendorff_alpha_{level}", stats,
+                   _alpha_statistic(level, labels.categories), n_labels=counts_used, n_units=int(pairable.sum()))
+
+
 def krippendorff_alpha(labels: StepLabels, *, level: Level = "ordinal", resamples: int = DEFAULT_RESAMPLES,
                        confidence: float = DEFAULT_CONFIDENCE, seed: Seed = 0) -> Estimate:
     """Krippendorff's α over steps; undefined (value None) when no step has two ratings or all agree on one value.
 
     Ordinal α uses only the order of the ratings; interval α their values (−1, 0, +1: 0 is halfway).
     """
-    stats, pairable = coincidences(labels)
-    counts_used = int(np.bincount(labels.unit, minlength=labels.n_units)[pairable].sum())
-    return bootstrap(stats, _alpha_statistic(level, labels.categories),
-                     measure="krippendorff_alpha" if level == "ordinal" else f"krippendorff_alpha_{level}",
-                     n_labels=counts_used, n_units=int(pairable.sum()), resamples=resamples,
-                     confidence=confidence, seed=seed)
+    (estimate,) = bootstrap_many([alpha_measure(labels, level)], resamples=resamples, confidence=confidence,
+                                 seed=seed)
+    return estimate
 
 
 # ---- AC1, Fleiss' κ, percent agreement ---------------------------------------------------------
@@ -129,29 +142,39 @@ def _chance_corrected(kind: str, q: int):
     return statistic
 
 
-def _from_agreement_stats(labels: StepLabels, kind: str, measure: str, resamples: int, confidence: float,
-                          seed: Seed) -> Estimate:
+_AGREEMENT_KINDS = {"gwet_ac1": "ac1", "fleiss_kappa": "fleiss", "percent_agreement": "percent"}
+
+
+def agreement_measures(labels: StepLabels, names: Sequence[str] = tuple(_AGREEMENT_KINDS)) -> list[Measure]:
+    """AC1, Fleiss' κ and percent agreement share their statistics: computed once for all three."""
     stats, n_labels, n_units = _agreement_stats(labels)
-    return bootstrap(stats, _chance_corrected(kind, labels.n_categories), measure=measure, n_labels=n_labels,
-                     n_units=n_units, resamples=resamples, confidence=confidence, seed=seed)
+    return [Measure(name, stats, _chance_corrected(_AGREEMENT_KINDS[name], labels.n_categories), n_labels, n_units)
+            for name in names]
+
+
+def _from_agreement_stats(labels: StepLabels, measure: str, resamples: int, confidence: float,
+                          seed: Seed) -> Estimate:
+    (estimate,) = bootstrap_many(agreement_measures(labels, [measure]), resamples=resamples, confidence=confidence,
+                                 seed=seed)
+    return estimate
 
 
 def gwet_ac1(labels: StepLabels, *, resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
              seed: Seed = 0) -> Estimate:
     """Gwet's AC1 over steps, several raters, missing ratings allowed (Gwet 2008; irrCAC `gwet.ac1.raw`)."""
-    return _from_agreement_stats(labels, "ac1", "gwet_ac1", resamples, confidence, seed)
+    return _from_agreement_stats(labels, "gwet_ac1", resamples, confidence, seed)
 
 
 def fleiss_kappa(labels: StepLabels, *, resamples: int = DEFAULT_RESAMPLES,
                  confidence: float = DEFAULT_CONFIDENCE, seed: Seed = 0) -> Estimate:
     """Fleiss' κ (1971); with missing ratings, Gwet's generalisation (irrCAC `fleiss.kappa.raw`)."""
-    return _from_agreement_stats(labels, "fleiss", "fleiss_kappa", resamples, confidence, seed)
+    return _from_agreement_stats(labels, "fleiss_kappa", resamples, confidence, seed)
 
 
 def percent_agreement(labels: StepLabels, *, resamples: int = DEFAULT_RESAMPLES,
                       confidence: float = DEFAULT_CONFIDENCE, seed: Seed = 0) -> Estimate:
     """Share of agreeing pairs of ratings, averaged over steps with ≥ 2 ratings (Gwet's p_a)."""
-    return _from_agreement_stats(labels, "percent", "percent_agreement", resamples, confidence, seed)
+    return _from_agreement_stats(labels, "percent_agreement", resamples, confidence, seed)
 
 
 # ---- first-error index ------------------------------------------------------------------------
@@ -215,10 +238,16 @@ def first_error_agreement(labels: StepLabels, *, unanimous: bool = False, resamp
     counts (chain, annotator) judgements, `n_units` chains. Not chance-corrected: when most chains
     have no error, agreeing on "none" is easy; read it beside the step-level α and AC1.
     """
+    (estimate,) = bootstrap_many(first_error_measures(labels)[1:] if unanimous else first_error_measures(labels)[:1],
+                                 resamples=resamples, confidence=confidence, seed=seed)
+    return estimate
+
+
+def first_error_measures(labels: StepLabels) -> list[Measure]:
+    """[first_error_agreement, first_error_unanimous], sharing their per-chain statistics."""
     stats, n_labels, n_units = _first_error_stats(labels)
-    return bootstrap(stats, ratio_statistic(2 if unanimous else 0, 1),
-                     measure="first_error_unanimous" if unanimous else "first_error_agreement",
-                     n_labels=n_labels, n_units=n_units, resamples=resamples, confidence=confidence, seed=seed)
+    return [Measure("first_error_agreement", stats, ratio_statistic(0, 1), n_labels, n_units),
+            Measure("first_error_unanimous", stats, ratio_statistic(2, 1), n_labels, n_units)]
 
 
 # ---- pairwise Cohen's κ -----------------------------------------------------------------------
@@ -355,16 +384,12 @@ def rating_shares(labels: StepLabels) -> dict[int, float]:
 
 def agreement_report(labels: StepLabels, *, resamples: int = DEFAULT_RESAMPLES,
                      confidence: float = DEFAULT_CONFIDENCE, seed: Seed = 0) -> AgreementReport:
-    """Every project-level measure; each bootstrap uses the same `seed`, so the same resampled chains."""
-    kw = {"resamples": resamples, "confidence": confidence, "seed": seed}
+    """Every project-level measure, all over the same resampled chains (drawn once)."""
+    measures = [alpha_measure(labels, "ordinal"), alpha_measure(labels, "nominal"), *agreement_measures(labels),
+                *first_error_measures(labels)]
+    estimates = {e.measure: e for e in bootstrap_many(measures, resamples=resamples, confidence=confidence,
+                                                      seed=seed)}
     return AgreementReport(
-        krippendorff_alpha=krippendorff_alpha(labels, level="ordinal", **kw),
-        krippendorff_alpha_nominal=krippendorff_alpha(labels, level="nominal", **kw),
-        gwet_ac1=gwet_ac1(labels, **kw),
-        fleiss_kappa=fleiss_kappa(labels, **kw),
-        percent_agreement=percent_agreement(labels, **kw),
-        first_error_agreement=first_error_agreement(labels, **kw),
-        first_error_unanimous=first_error_agreement(labels, unanimous=True, **kw),
-        n_labels=labels.n_labels, n_steps=labels.n_units, n_chains=labels.n_chains,
+        **estimates, n_labels=labels.n_labels, n_steps=labels.n_units, n_chains=labels.n_chains,
         n_annotators=labels.n_coders, rating_shares=rating_shares(labels),
     )

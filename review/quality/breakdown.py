@@ -8,16 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .agreement import (
+    agreement_measures,
+    alpha_measure,
     chain_tables,
     cohen_statistic,
     first_error_groups,
-    gwet_ac1,
-    krippendorff_alpha,
     label_pairs,
-    percent_agreement,
     ratio_statistic,
 )
-from .bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Estimate, bootstrap
+from .bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Estimate, Measure, bootstrap, bootstrap_many
 from .labels import StepLabels, plain
 
 Seed = int | np.random.Generator | None
@@ -111,12 +110,20 @@ def annotator_agreement(labels: StepLabels, *, resamples: int = DEFAULT_RESAMPLE
 # Steps 0–9 one by one (where first errors cluster), then widening buckets up to long thinking traces.
 DEFAULT_POSITION_EDGES: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20, 30, 50, 100, 200, 500, 1000)
 
-_POSITION_MEASURES = {
-    "krippendorff_alpha": lambda labels, **kw: krippendorff_alpha(labels, level="ordinal", **kw),
-    "krippendorff_alpha_nominal": lambda labels, **kw: krippendorff_alpha(labels, level="nominal", **kw),
-    "gwet_ac1": gwet_ac1,
-    "percent_agreement": percent_agreement,
-}
+_POSITION_MEASURES = ("krippendorff_alpha", "krippendorff_alpha_nominal", "gwet_ac1", "fleiss_kappa",
+                      "percent_agreement")
+
+
+def _position_measures(labels: StepLabels, names: Sequence[str]) -> list[Measure]:
+    out = []
+    for name in names:
+        if name == "krippendorff_alpha":
+            out.append(alpha_measure(labels, "ordinal"))
+        elif name == "krippendorff_alpha_nominal":
+            out.append(alpha_measure(labels, "nominal"))
+        else:
+            out += agreement_measures(labels, [name])
+    return out
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,7 @@ def position_agreement(labels: StepLabels, *, edges: Sequence[int] = DEFAULT_POS
     """
     unknown = [m for m in measures if m not in _POSITION_MEASURES]
     if unknown:
-        raise ValueError(f"unknown measure(s) {unknown}; choose from {sorted(_POSITION_MEASURES)}")
+        raise ValueError(f"unknown measure(s) {unknown}; choose from {', '.join(_POSITION_MEASURES)}")
     edges = sorted({int(e) for e in edges})
     if not edges or edges[0] != 0:
         raise ValueError(f"position edges must start at 0 (the first step); got {list(edges)}")
@@ -151,8 +158,9 @@ def position_agreement(labels: StepLabels, *, edges: Sequence[int] = DEFAULT_POS
     out = []
     for b in np.unique(bucket):
         subset = labels.select(bucket == b)
-        estimates = {name: _POSITION_MEASURES[name](subset, resamples=resamples, confidence=confidence, seed=seed)
-                     for name in measures}
+        found = bootstrap_many(_position_measures(subset, measures), resamples=resamples, confidence=confidence,
+                               seed=seed)
+        estimates = dict(zip(measures, found, strict=True))
         stop = edges[b + 1] if b + 1 < len(edges) else None
         out.append(PositionAgreement(start=edges[b], stop=stop, n_steps=subset.n_units, estimates=estimates))
     return out

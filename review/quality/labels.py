@@ -1,7 +1,7 @@
 """Step labels as flat arrays: one row per (chain, step, annotator) rating. Pure: no Django.
 
 Every agreement measure and Dawid–Skene read this one representation. A million labels take about
-20 MB (five int arrays and an int8), and everything downstream is a bincount or a matrix product over
+30 MB (chain, coder and unit as intp, step as int32, the rating as int8), and everything downstream is a bincount or a matrix product over
 it, never a Python loop over labels.
 
 Rows are kept sorted by (chain, step, coder), so the labels of a step (a *unit* of the reliability

@@ -282,6 +282,18 @@ def test_report_is_json_with_the_fields_the_api_returns():
     assert agreement_report(labels, resamples=100, seed=1).to_dict() == report  # seeded
 
 
+def test_report_draws_once_and_gives_what_each_measure_gives_alone():
+    labels = StepLabels.from_matrix(random_matrix(np.random.default_rng(4), coders=3, units=50, missing=0.2),
+                                    categories=(-1, 0, 1))
+    report = agreement_report(labels, resamples=150, seed=9)
+    kw = {"resamples": 150, "seed": 9}
+    assert report.krippendorff_alpha == krippendorff_alpha(labels, **kw)
+    assert report.krippendorff_alpha_nominal == krippendorff_alpha(labels, level="nominal", **kw)
+    assert report.gwet_ac1 == gwet_ac1(labels, **kw)
+    assert report.fleiss_kappa == fleiss_kappa(labels, **kw)
+    assert report.first_error_unanimous == first_error_agreement(labels, unanimous=True, **kw)
+
+
 def test_alpha_paradox_ac1_stays_near_raw_agreement_when_nearly_all_plus_one():
     """98 % of steps +1 with rare one-sided −1s: α is low although the raters almost always agree."""
     rng = np.random.default_rng(0)
