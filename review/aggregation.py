@@ -120,6 +120,8 @@ def dawid_skene(labels: StepLabels, *, max_iter: int = 200, tol: float = 1e-8) -
     """
     if max_iter < 1:
         raise ValueError(f"max_iter must be at least 1; got {max_iter!r}")
+    if labels.n_labels == 0:
+        raise ValueError("Dawid–Skene needs at least one label; the labels given are empty")
     k, n_units, n_coders = labels.n_categories, labels.n_units, labels.n_coders
     unit, coder, value = labels.unit, labels.coder, labels.value.astype(np.intp)
     cells = coder.astype(np.intp) * k + value  # (annotator, observed rating)

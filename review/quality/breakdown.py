@@ -76,10 +76,10 @@ def annotator_agreement(labels: StepLabels, *, resamples: int = DEFAULT_RESAMPLE
         )
 
     fe_chain, fe_coder, same, m = first_error_groups(labels)
-    usable = m[fe_chain] >= 2
-    share = (same[usable] - 1) / (m[fe_chain][usable] - 1)
+    usable = m[fe_chain] >= 2  # chains with someone to agree with
+    fe_coder = fe_coder[usable]
+    share = (same[usable] - 1) / (m[fe_chain[usable]] - 1)  # the chain's other annotators with the same index
     first: dict[int, Estimate] = {}
-    fe_coder, fe_chain, share = fe_coder[usable], fe_chain[usable], share[usable]
     order = np.argsort(fe_coder, kind="stable")
     fe_coder, share = fe_coder[order], share[order]
     bounds = np.flatnonzero(np.r_[True, fe_coder[1:] != fe_coder[:-1], True]) if fe_coder.size else []

@@ -93,6 +93,11 @@ def test_dawid_skene_tie_goes_to_the_lower_rating():
     assert list(result.step_labels().values()) == [-1, -1]
 
 
+def test_dawid_skene_refuses_empty_labels():
+    with pytest.raises(ValueError, match="at least one label"):
+        dawid_skene(StepLabels.from_rows([]))
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3), st.integers(0, 3), st.sampled_from([-1, 0, 1])),
                 min_size=1, max_size=60, unique_by=lambda r: r[:3]),

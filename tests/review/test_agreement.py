@@ -28,6 +28,7 @@ from review.quality import (
 )
 
 nan = math.nan
+PROPERTY_SMALL = settings(max_examples=60, deadline=None)
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", p. 8: 4 coders × 12 units, values
 # 1–5, missing values. Published: nominal α = 0.743, ordinal 0.815, interval 0.849. The same matrix and
@@ -223,17 +224,23 @@ def test_pairwise_cohen_kappa_matches_scikit_learn(seed):
     assert pair.n_chains == 20
 
 
+# Chain 0: a's first −1 at step 2, b's at 2, c's at 1. Chain 1: nobody rates −1 (b skipped step 1).
+# Chain 2: a at 0, b none. Chain 3: only a.
+FIRST_ERROR_ROWS = [
+    (0, 0, "a", 1), (0, 1, "a", 0), (0, 2, "a", -1), (0, 3, "a", -1),
+    (0, 0, "b", 1), (0, 1, "b", 1), (0, 2, "b", -1), (0, 3, "b", 1),
+    (0, 0, "c", 1), (0, 1, "c", -1), (0, 2, "c", -1), (0, 3, "c", -1),
+    (1, 0, "a", 1), (1, 1, "a", 1), (1, 0, "b", 1), (1, 0, "c", 0), (1, 1, "c", 1),
+    (2, 0, "a", -1), (2, 1, "a", 1), (2, 0, "b", 1), (2, 1, "b", 1),
+    (3, 0, "a", -1),
+]
+
+
 def test_first_error_agreement_by_hand():
-    # Chain 0: a's first −1 at step 2, b's at 2, c's at 1 → pairs agreeing: (a, b) of 3 → 1/3.
-    # Chain 1: nobody rates −1 (b skipped step 1) → "none" for all → 1, unanimous.
+    # Chain 0: pairs agreeing: (a, b) of 3 → 1/3.
+    # Chain 1: "none" for all → 1, unanimous.
     # Chain 2: a at 0, b none → 0. Chain 3: only a → not counted.
-    rows = [(0, 0, "a", 1), (0, 1, "a", 0), (0, 2, "a", -1), (0, 3, "a", -1),
-            (0, 0, "b", 1), (0, 1, "b", 1), (0, 2, "b", -1), (0, 3, "b", 1),
-            (0, 0, "c", 1), (0, 1, "c", -1), (0, 2, "c", -1), (0, 3, "c", -1),
-            (1, 0, "a", 1), (1, 1, "a", 1), (1, 0, "b", 1), (1, 0, "c", 0), (1, 1, "c", 1),
-            (2, 0, "a", -1), (2, 1, "a", 1), (2, 0, "b", 1), (2, 1, "b", 1),
-            (3, 0, "a", -1)]
-    labels = StepLabels.from_rows(rows)
+    labels = StepLabels.from_rows(FIRST_ERROR_ROWS)
     chain, coder, first = first_errors(labels)
     got = {(str(labels.chain_ids[c]), str(labels.coder_ids[k])): int(f) for c, k, f in zip(chain, coder, first,
                                                                                                strict=True)}
@@ -323,6 +330,30 @@ def test_position_agreement_equals_measures_on_the_subset():
     assert buckets[1].estimates["gwet_ac1"].n_chains == 40
     with pytest.raises(ValueError, match="start at 0"):
         position_agreement(labels, edges=(1, 5))
+
+
+def test_annotator_agreement_by_hand():
+    by_coder = {a.coder: a for a in annotator_agreement(StepLabels.from_rows(FIRST_ERROR_ROWS), resamples=0)}
+    # First error, share of the chain's other annotators with the same index (chain 3 has nobody else):
+    # a: chain 0 ½ (b), chain 1 1, chain 2 0 → ½ over 3 chains; c: chain 0 0, chain 1 1 → ½ over 2.
+    assert {k: (v.first_error_agreement.value, v.first_error_agreement.n_units) for k, v in by_coder.items()} == {
+        "a": (0.5, 3), "b": (0.5, 3), "c": (0.5, 2)}
+    # c's ratings against the others' on the same step (chain, step): (0,0) c +1, a +1, b +1 → 2 of 2;
+    # (0,1) c −1, a 0, b +1 → 0 of 2; (0,2) c −1, a −1, b −1 → 2 of 2; (0,3) c −1, a −1, b +1 → 1 of 2;
+    # (1,0) c 0, a +1, b +1 → 0 of 2; (1,1) c +1, a +1 → 1 of 1. 6 of 11.
+    assert (by_coder["c"].agreement.value, by_coder["c"].agreement.n_units) == (pytest.approx(6 / 11), 11)
+    assert by_coder["a"].n_chains == 4 and by_coder["c"].n_chains == 2
+
+
+@PROPERTY_SMALL
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(0, 3), st.sampled_from([-1, 0, 1])),
+                min_size=1, max_size=40, unique_by=lambda r: r[:3]))
+def test_annotator_agreement_never_fails_and_stays_in_range(rows):
+    for entry in annotator_agreement(StepLabels.from_rows(rows), resamples=20):
+        for e in (entry.agreement, entry.first_error_agreement):
+            assert e.value is None or 0 <= e.value <= 1
+        assert entry.kappa.value is None or -1 - 1e-12 <= entry.kappa.value <= 1 + 1e-12
+        assert sum(entry.rating_shares.values()) == pytest.approx(1)
 
 
 def test_annotator_agreement_flags_the_always_plus_one_annotator():
