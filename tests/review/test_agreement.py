@@ -348,12 +348,18 @@ def test_annotator_agreement_by_hand():
 @PROPERTY_SMALL
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(0, 3), st.sampled_from([-1, 0, 1])),
                 min_size=1, max_size=40, unique_by=lambda r: r[:3]))
-def test_annotator_agreement_never_fails_and_stays_in_range(rows):
-    for entry in annotator_agreement(StepLabels.from_rows(rows), resamples=20):
+def test_breakdowns_never_fail_on_ragged_labels_and_stay_in_range(rows):
+    labels = StepLabels.from_rows(rows)
+    for entry in annotator_agreement(labels, resamples=20):
         for e in (entry.agreement, entry.first_error_agreement):
             assert e.value is None or 0 <= e.value <= 1
         assert entry.kappa.value is None or -1 - 1e-12 <= entry.kappa.value <= 1 + 1e-12
         assert sum(entry.rating_shares.values()) == pytest.approx(1)
+        json.dumps(entry.to_dict(), allow_nan=False)
+    buckets = position_agreement(labels, edges=(0, 2), measures=("krippendorff_alpha", "percent_agreement"),
+                                 resamples=20)
+    assert sum(b.n_steps for b in buckets) == labels.n_units
+    json.dumps([b.to_dict() for b in buckets] + [agreement_report(labels, resamples=20).to_dict()], allow_nan=False)
 
 
 def test_annotator_agreement_flags_the_always_plus_one_annotator():
