@@ -41,13 +41,18 @@ class Project(models.Model):
     label_scale = models.CharField(max_length=16, choices=LabelScale.choices, default=LabelScale.TERNARY)
     overlap_k = models.PositiveSmallIntegerField(default=1, help_text="Annotators per chain.")
     segmentation = models.CharField(max_length=16, choices=Segmentation.choices, default=Segmentation.NEWLINE)
+    # Share of claims served from gold and planted-error chains (quality control), 0 to 1.
+    gold_share = models.FloatField(default=0.0)
     # The label schema (annotation/schema.py): scale, mode, rubric, required fields. Empty means the
     # default for `label_scale` (PRM800K's −1 / 0 / +1, first-error mode).
     label_schema = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(overlap_k__gte=1), name="project_overlap_k_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap_k__gte=1), name="project_overlap_k_positive"),
+            models.CheckConstraint(condition=Q(gold_share__gte=0, gold_share__lte=1), name="project_gold_share_0_1"),
+        ]
 
     def __str__(self) -> str:
         return self.slug
@@ -115,6 +120,13 @@ class Chain(models.Model):
     # sha256 over problem, steps and answer as imported: re-importing the same content is a no-op,
     # other content under the same id an error. Edits do not change it (it names the imported text).
     content_hash = models.CharField(max_length=64)
+    # Quality control (review/): a gold chain's reference labels are its known answer; a planted chain is
+    # a copy of another with one step altered on purpose ({"from_chain": id, "step_key": k, "rule": ...,
+    # "original": text}); screening chains are what new annotators pass before real work. None of this
+    # is ever shown to annotators.
+    is_gold = models.BooleanField(default=False)
+    is_screening = models.BooleanField(default=False)
+    planted = models.JSONField(null=True, blank=True)
     # The current revision, by number, and its step count (kept with it by every edit).
     revision = models.PositiveIntegerField(default=1)
     step_count = models.PositiveIntegerField(default=0)

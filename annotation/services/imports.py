@@ -391,10 +391,10 @@ class _Writer:
         dumps = orjson.dumps
         insert_rows(Chain, ["id", "project", "problem", "source_id", "source_model", "final_answer", "raw_text",
                             "segmentation", "content_hash", "revision", "step_count", "next_step_key", "metadata",
-                            "created_at"],
+                            "is_gold", "is_screening", "planted", "created_at"],
                     ((cid, self.project.pk, problems[text_hash(c.problem)], c.source_id, c.source_model,
                       c.final_answer, c.raw_text, c.segmentation, c.content_hash, 1, len(c.steps), len(c.steps),
-                      dumps(c.metadata).decode(), self.now)
+                      dumps(c.metadata).decode(), False, False, None, self.now)
                      for (c, _), cid in zip(new, chain_ids, strict=True)))
 
     def _insert_revisions(self, new: list[tuple[ParsedChain, bytes]], chain_ids: list[int]) -> None:
