@@ -113,38 +113,38 @@ def copy_binary(model: type[models.Model], fields: Sequence[str], types: Sequenc
                 rows: Iterable[Sequence[Any]]) -> int:
     """PostgreSQL only: insert `rows` with COPY in binary format (bytea without hex doubling).
 
-    `types` are the PostgreSQL type names of `fields`, in order; jsonb values are passed as
-    already-encoded JSON text (bytes or str) and wrapped here.
+    `types` are the PostgreSQL type names of `fields`, in order; jsonb values must be `copy_json(...)`.
     """
-    from psycopg.types.json import Jsonb
-
     opts = model._meta
     table = connection.ops.quote_name(opts.db_table)
     column_sql = ", ".join(connection.ops.quote_name(opts.get_field(name).column) for name in fields)
-    json_slots = [i for i, kind in enumerate(types) if kind == "jsonb"]
     written = 0
     with connection.cursor() as cursor:
         raw = cursor.cursor
         with raw.copy(f"COPY {table} ({column_sql}) FROM STDIN (FORMAT BINARY)") as copy:  # noqa: S608
             copy.set_types(list(types))
+            write = copy.write_row
             for row in rows:
-                if json_slots:
-                    row = list(row)
-                    for i in json_slots:
-                        row[i] = Jsonb(_RawJson(row[i]), dumps=_raw_dumps)
-                copy.write_row(row)
+                write(row)
                 written += 1
     return written
 
 
-def _raw_dumps(value: "_RawJson") -> str:
-    return value.text
-
-
 class _RawJson:
-    """Already-encoded JSON for psycopg's Jsonb dumper (dumped by `_raw_dumps` as it is)."""
+    """Already-encoded JSON, for psycopg's Jsonb dumper (which calls `dumps` on it) and for SQLite."""
 
     __slots__ = ("text",)
 
-    def __init__(self, text: bytes | str):
-        self.text = text if isinstance(text, str) else text.decode()
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _raw_dumps(value: _RawJson) -> str:
+    return value.text
+
+
+def copy_json(text: bytes | str):
+    """A jsonb value for copy_binary from already-encoded JSON (PostgreSQL only)."""
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(_RawJson(text if isinstance(text, str) else text.decode()), dumps=_raw_dumps)

@@ -30,6 +30,7 @@ import orjson
 from .records import FileRefused, Limits, RowError
 
 _MISSING = object()
+_ONLY_STR = {str}
 _WINDOW = 4 << 20  # bytes read at a time
 _SAFE_CHUNK = 1 << 20
 _ITEM_END = re.compile(rb"\}\s*,\s*(?=[\{\[\"\d\-tfn])")  # an object ending, then a comma and the next value
@@ -106,7 +107,7 @@ class Row:
             raise self.fail(name, f"has {len(value):,} steps; at most {limits.max_steps:,} per chain "
                                   "(STEPWISE_IMPORT_MAX_STEPS): split the chain or raise the limit")
         # The usual case checked at C speed: all strings, none blank, none too long.
-        if (all(type(item) is str for item in value) and min(map(len, map(str.strip, value)))
+        if (set(map(type, value)) == _ONLY_STR and min(map(len, map(str.strip, value)))
                 and max(map(len, value)) <= limits.max_step_chars):
             return value
         for i, item in enumerate(value):

@@ -117,6 +117,8 @@ class ParsedChain:
     item: int = 0
     unknown_fields: list[str] = field(default_factory=list)
     _steps_json: bytes | None = field(default=None, repr=False)
+    _content_hash: str | None = field(default=None, repr=False)
+    problem_hash: str = ""  # sha256 of the statement, filled by the importer
 
     @property
     def steps_json(self) -> bytes:
@@ -128,14 +130,11 @@ class ParsedChain:
     @property
     def content_hash(self) -> str:
         """sha256 of [problem, steps, final answer] as compact JSON: names the chain's content."""
-        digest = hashlib.sha256(b"[")
-        digest.update(orjson.dumps(self.problem))
-        digest.update(b",")
-        digest.update(self.steps_json)
-        digest.update(b",")
-        digest.update(orjson.dumps(self.final_answer))
-        digest.update(b"]")
-        return digest.hexdigest()
+        if self._content_hash is None:
+            payload = b"".join((b"[", orjson.dumps(self.problem), b",", self.steps_json, b",",
+                                orjson.dumps(self.final_answer), b"]"))
+            self._content_hash = hashlib.sha256(payload).hexdigest()
+        return self._content_hash
 
     @property
     def where(self) -> str:

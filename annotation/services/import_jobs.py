@@ -25,7 +25,7 @@ from ..exceptions import ValidationFailed
 from ..formats import FileRefused, RowError
 from ..models import ImportJob, ImportStatus, Project
 from ..realtime import broadcast_project_event
-from .imports import chains_import
+from .imports import chains_import, file_size
 
 log = logging.getLogger(__name__)
 REQUEUE_SECONDS = 120  # queued this long without a worker starting it: send it to the broker again
@@ -47,8 +47,8 @@ def import_job_create(*, project: Project, user, upload: UploadedFile, fmt: str 
     """Store the upload and run it: at once when small (the answer carries the result), else on a worker."""
     limit = settings.STEPWISE_IMPORT_MAX_BYTES
     if upload.size > limit:
-        raise ValidationFailed(f"{upload.name} is {upload.size / 2**20:,.1f} MB; at most {limit / 2**20:,.0f} MB per "
-                               "import (STEPWISE_IMPORT_MAX_BYTES). Split the file.", field="file")
+        raise ValidationFailed(f"{upload.name} is {file_size(upload.size)}; at most {file_size(limit)} per import "
+                               "(STEPWISE_IMPORT_MAX_BYTES). Split the file.", field="file")
     if upload.size == 0:
         raise ValidationFailed(f"{upload.name} is empty (0 bytes); choose the file again.", field="file")
     job = ImportJob.objects.create(project=project, created_by=user, file=upload, filename=upload.name[:255],
