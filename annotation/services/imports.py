@@ -35,7 +35,7 @@ from ..models import Chain, ChainRevision, ImportedLabelSet, Problem, Project, R
 from ..realtime import broadcast_project_event
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total): bytes read of the file
-BATCH = 1000  # chains per batch: ~8 MB of steps for ProcessBench-sized chains
+BATCH = 500  # chains per batch: ~4 MB of steps for ProcessBench-sized chains
 _IMPORT_LOCK = 0x5354_0001  # advisory lock namespace ("ST" 1): one import at a time per project
 
 
@@ -155,7 +155,7 @@ class _Reader(threading.Thread):
         super().__init__(name="stepwise-import-reader", daemon=True)
         self.stream, self.size, self.fmt, self.segmentation = stream, size, fmt, segmentation
         self.limits, self.errors, self.progress = limits, errors, progress
-        self.out: queue.Queue = queue.Queue(maxsize=2)
+        self.out: queue.Queue = queue.Queue(maxsize=1)  # memory: the batch being written, one parsed ahead
         self.format = ""
         self.failure: BaseException | None = None
         self.stop = threading.Event()
