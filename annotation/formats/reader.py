@@ -33,7 +33,10 @@ _MISSING = object()
 _ONLY_STR = {str}
 _WINDOW = 4 << 20  # bytes read at a time
 _SAFE_CHUNK = 1 << 20
-_ITEM_END = re.compile(rb"\}\s*,\s*(?=[\{\[\"\d\-tfn])")  # an object ending, then a comma and the next value
+# An object ending, a comma, and the next object's first key. Inside a JSON string the quote after the
+# brace would be escaped (\"), so a cut found here is almost always between items; one between nested
+# objects cannot parse and is passed over.
+_ITEM_END = re.compile(rb"\}\s*,\s*(?=\{\s*\")")
 _WS = b" \t\r\n"
 
 

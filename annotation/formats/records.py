@@ -91,12 +91,16 @@ class ParsedLabels:
     # Steps the labeler wrote (PRM800K human_completion): the trajectory's step at that index.
     human_steps: list[int] = field(default_factory=list)
 
+    _labels_hash: str = field(default="", repr=False)
+
     @property
     def labels_hash(self) -> str:
         """What tells two label sets of the same source apart (not when or how long they took)."""
-        payload = orjson.dumps([self.ratings, self.flagged, self.finish_reason, self.first_error_step,
-                                self.human_steps, [c.as_list() for c in self.candidates]])
-        return hashlib.sha256(payload).hexdigest()
+        if not self._labels_hash:
+            payload = orjson.dumps([self.ratings, self.flagged, self.finish_reason, self.first_error_step,
+                                    self.human_steps, [c.as_list() for c in self.candidates]])
+            self._labels_hash = hashlib.sha256(payload).hexdigest()
+        return self._labels_hash
 
 
 @dataclass

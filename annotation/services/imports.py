@@ -192,6 +192,8 @@ class _Reader(threading.Thread):
         for chain in batch:  # here, not in the writer: the writer's thread has the database to feed
             chain.problem_hash = text_hash(chain.problem)
             chain.content_hash  # noqa: B018 (computed and kept)
+            for labels in chain.labels:
+                labels.labels_hash  # noqa: B018
         # Once a row is bad nothing will be written: skip the compression, keep reading for errors.
         blocks = [] if self.errors else step_store.pack_many([c.steps_json for c in batch])
         while not self.stop.is_set():
