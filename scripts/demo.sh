@@ -9,8 +9,9 @@ unset DATABASE_URL REDIS_URL CELERY_BROKER_URL
 mkdir -p var
 "$PY" manage.py migrate --noinput -v0
 "$PY" manage.py seed_demo
+# --beat: the periodic maintenance (import jobs whose worker died, old uploads) runs in the same process.
 "$PY" -m celery -A config worker --pool=threads --concurrency=2 -Q default,oversight,exports \
-  --loglevel=INFO >var/worker.log 2>&1 &
+  --beat --schedule var/celerybeat-schedule --loglevel=INFO >var/worker.log 2>&1 &
 worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
 cat <<EOT
