@@ -296,22 +296,25 @@ def measure_input_to_frame(page: Page, act: Callable[[], None], reflected_js: st
 
 def click_point(page: Page, selector: str, *, timeout_ms: float = 60_000) -> tuple[float, float]:
     """The centre of `selector`'s element once it is the top element there (what a real click would hit)
-    and has not moved for two frames; scrolled to the middle of the viewport first if it is not inside it
-    (instantly: a page's `scroll-behavior: smooth` would move it under the pointer)."""
+    and has not moved for two frames; scrolled to the middle of the viewport and of any scrolling box
+    holding it first if it cannot be hit (instantly: a page's `scroll-behavior: smooth` would move it
+    under the pointer)."""
     deadline = time.monotonic() + timeout_ms / 1000
     last = None
     while True:
         point = page.evaluate("""async (sel) => {
           const el = document.querySelector(sel);
           if (!el) return null;
-          const r0 = el.getBoundingClientRect();
-          if (r0.top < 0 || r0.bottom > innerHeight || r0.left < 0 || r0.right > innerWidth) {
-            el.scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'});
-          }
+          const centre = () => {
+            const r = el.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
+            if (x < 0 || y < 0 || x >= innerWidth || y >= innerHeight) return null;
+            const hit = document.elementFromPoint(x, y);
+            return hit && (hit === el || el.contains(hit)) ? [x, y] : null;
+          };
+          // Outside the viewport, or clipped by a scrolling box: scroll every box that holds it.
+          if (!centre()) el.scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'});
           await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
-          const r = el.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
-          const hit = document.elementFromPoint(x, y);
-          return hit && (hit === el || el.contains(hit)) ? [x, y] : null;
+          return centre();
         }""", selector)
         if point is not None and point == last:
             return point[0], point[1]
@@ -411,7 +414,7 @@ def filmstrip(page: Page, folder: Path) -> Iterator[list[dict]]:
         session.send("Page.screencastFrameAck", {"sessionId": event["sessionId"]})
 
     session.on("Page.screencastFrame", on_frame)
-    session.send("Page.startScreencast", {"format": "png", "everyNthFrame": 1})
+    session.send("Page.startScreencast", {"format": "png", "maxWidth": 800, "maxHeight": 600})
     try:
         yield frames
     finally:

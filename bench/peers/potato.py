@@ -351,7 +351,15 @@ def run_diagnostics(browser, potato: Path, n_steps: int, args) -> dict:
             bm.navigate(page, url + "/")
             found["filmstrip_load"] = bm.load_timings(page)
             page.wait_for_timeout(1000)
-        found["filmstrip_frames_ms"] = [f["ms"] for f in frames]
+        found["filmstrip_frames"] = len(frames)
+        # Two frames to look at: what is on screen half a second after the first step is in the document,
+        # and the first frame presented after Chromium reports the step painted (Element Timing).
+        load = found["filmstrip_load"]
+        for name, after_ms in (("loading", load["first_in_dom_ms"] + 500), ("shown", load["first_presented_ms"])):
+            frame = min((f for f in frames if f["ms"] >= (after_ms or 0)), key=lambda f: f["ms"], default=None)
+            if frame:
+                shutil.copyfile(frame["path"], OUT / f"potato-{n_steps}-filmstrip-{name}.png")
+                found[f"filmstrip_{name}_frame_ms"] = frame["ms"]
         bm.wait_until_network_quiet(page, quiet_ms=1000)
         with bm.cpu_profile(page) as profile:
             bm.navigate(page, url + "/")
