@@ -93,7 +93,10 @@ export class Saver {
     mergePatch(this.pending, index, patch);
     if (this.firstPendingAt === null) this.firstPendingAt = Date.now();
     this.persist();
-    if (!this.inflight) this.setState("pending");
+    // With a batch in flight (or waiting to be retried) the next batch goes when that one is answered;
+    // scheduling now would replace the retry's timer.
+    if (this.inflight) return;
+    this.setState("pending");
     this.schedule(DEBOUNCE_MS[kind] || DEBOUNCE_MS.rating);
   }
 
