@@ -28,8 +28,14 @@ const indexOfKey = (key) => (keyIndex ? (keyIndex.has(key) ? keyIndex.get(key) :
   : Number.isInteger(key) && key >= 0 && key < n ? key : -1);
 const OPEN = new Set(["assigned", "in_progress"]);
 const csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
-const storageKey = `stepwise:ws:${data.assignment.id}`;
-const commentKey = `${storageKey}:comment`;
+// Unsaved work is kept per tab (a tab id in sessionStorage survives its reloads): two tabs of one chain
+// never overwrite each other's copy. A tab that finds the copy of a tab that no longer answers (closed,
+// crashed) takes it over (see restoreOrphans).
+const baseKey = `stepwise:ws:${data.assignment.id}`;
+const tabId = sessionStorage.getItem("stepwise:tab") || Math.random().toString(36).slice(2, 10);
+sessionStorage.setItem("stepwise:tab", tabId);
+const storageKey = `${baseKey}:tab:${tabId}`;
+const commentKey = `${baseKey}:comment`;
 const levelByValue = new Map(scale.map((level) => [level.value, level]));
 const keyToValue = new Map(scale.map((level) => [level.key, level.value]));
 const shown = (value) => (value > 0 ? `+${value}` : value < 0 ? `−${-value}` : "0");
@@ -499,6 +505,16 @@ function drawRail() {
     ctx.fillStyle = "#b42318";
     ctx.fillRect(0, Math.max(0, (first * h) / n - 1), w, 3);
   }
+  // The viewport's window and the current step.
+  const total = heights.total() || 1;
+  const top = (viewport.scrollTop / total) * h;
+  const span = Math.max(4, (viewport.clientHeight / total) * h);
+  ctx.strokeStyle = "#1d2330";
+  ctx.lineWidth = 1;
+  ctx.strokeRect(0.5, top + 0.5, w - 1, span - 1);
+  ctx.fillStyle = "#1d2330";
+  ctx.fillRect(0, Math.floor((current * h) / n), w, 2);
+  // Extensions' marks last, over everything: a critique on a step must show wherever it is.
   let k = 0;
   for (const [kind, set] of railMarks) {
     if (!markStyle.has(kind)) markStyle.set(kind, MARK_STYLES[markStyle.size % MARK_STYLES.length]);
@@ -511,15 +527,6 @@ function drawRail() {
     ctx.fillStyle = "#1f6feb";
     ctx.fillRect(bandW - 4, Math.floor((i * h) / n), 4, 2);
   }
-  // The viewport's window and the current step.
-  const total = heights.total() || 1;
-  const top = (viewport.scrollTop / total) * h;
-  const span = Math.max(4, (viewport.clientHeight / total) * h);
-  ctx.strokeStyle = "#1d2330";
-  ctx.lineWidth = 1;
-  ctx.strokeRect(0.5, top + 0.5, w - 1, span - 1);
-  ctx.fillStyle = "#1d2330";
-  ctx.fillRect(0, Math.floor((current * h) / n), w, 2);
 }
 
 function railJump(event) {
@@ -679,9 +686,8 @@ setInterval(() => saver.heartbeat(), 30000);
 
 // --- restoring what a previous page left (reload, crash, conflict) ---------------------------------
 const restoreBox = $("ws-restore");
-const offeredKey = `${storageKey}:offered`;
-function restore() {
-  const entry = saver.readStored();
+const offeredKey = `${baseKey}:offered`;
+function restore(entry = saver.readStored(), own = true) {
   if (closed) {
     saver.clearStored();
     localStorage.removeItem(offeredKey);
@@ -693,11 +699,16 @@ function restore() {
     if (entry.inflight) {
       for (const { step, ...patch } of entry.inflight.labels) patches.set(step, { ...patch, ...(patches.get(step) || {}) });
     }
-    if (!entry.conflict && (entry.inflight || entry.version === data.assignment.version)) {
+    // Its batch in flight reached the server (version + 1) or not (same version); anything else means
+    // another page saved since, and the batch would only meet a conflict.
+    const fresh = entry.inflight ? [saver.version, saver.version - 1].includes(entry.inflight.version)
+      : entry.version === saver.version;
+    if (!entry.conflict && fresh && (own || !saver.dirty())) {
       // A reload or a crash of this page: its saves go on where they stopped (a batch that may have
       // reached the server is sent again with its own key, and answered `replayed` if it did).
       for (const [index, patch] of patches) if (index < n) labels.apply(index, patch);
       saver.adopt(entry);
+      if (!own) { repaintAll(); updateSummary(); drawRailSoon(); say(`Unsaved changes to ${patches.size} step${patches.size === 1 ? "" : "s"} from a closed tab were restored; saving.`); }
     } else {
       // Another page saved since: these are offered, not applied unasked. Kept under their own key
       // until the annotator decides, so a further reload still offers them.
@@ -705,7 +716,7 @@ function restore() {
       try { offered = new Map(JSON.parse(localStorage.getItem(offeredKey) || "[]")); } catch { /* unreadable: replaced */ }
       for (const [index, patch] of patches) offered.set(index, { ...(offered.get(index) || {}), ...patch });
       try { localStorage.setItem(offeredKey, JSON.stringify([...offered])); } catch { /* storage full */ }
-      saver.clearStored();
+      if (own) saver.clearStored();
     }
   }
   let offered = null;
@@ -729,6 +740,38 @@ function restore() {
     say("Earlier changes discarded.");
     focusStep(current);
   };
+}
+
+// Tabs of this chain answer each other: a stored copy whose tab does not answer within a moment
+// belongs to a tab that was closed or crashed, and is taken over.
+const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(baseKey) : null;
+const alive = new Set();
+if (channel) {
+  channel.onmessage = (event) => {
+    const msg = event.data || {};
+    if (msg.type === "ping" && msg.from !== tabId) channel.postMessage({ type: "pong", from: tabId });
+    if (msg.type === "pong") alive.add(msg.from);
+  };
+}
+function restoreOrphans() {
+  if (closed) return;
+  const prefix = `${baseKey}:tab:`;
+  const found = [];
+  for (let k = 0; k < localStorage.length; k += 1) {
+    const name = localStorage.key(k);
+    if (name && name.startsWith(prefix) && name !== storageKey) found.push(name);
+  }
+  if (!found.length) return;
+  if (channel) channel.postMessage({ type: "ping", from: tabId });
+  setTimeout(() => {
+    for (const name of found) {
+      if (alive.has(name.slice(prefix.length))) continue;
+      let entry = null;
+      try { entry = JSON.parse(localStorage.getItem(name) || "null"); } catch { entry = null; }
+      localStorage.removeItem(name);
+      if (entry) restore(entry, false);
+    }
+  }, channel ? 300 : 0);
 }
 
 // --- finish: submit, skip, reopen, next -----------------------------------------------------------
@@ -875,6 +918,7 @@ function openSearch() {
   searchInput.select();
 }
 function closeSearch() {
+  searchInput.blur(); // before the focus moves back to the steps (focusStep leaves a focused input alone)
   searchBar.hidden = true;
   matches = [];
   matchSet = new Set();
@@ -1065,6 +1109,7 @@ for (const [value, name] of data.finishReasons) {
   $("finish-reasons").appendChild(label);
 }
 restore();
+restoreOrphans();
 updateSummary();
 showActive();
 const firstOpen = labels.nextUnrated(-1, 1, mode);
