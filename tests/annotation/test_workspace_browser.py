@@ -201,9 +201,10 @@ def test_autosave_then_reload_restores_and_a_crashed_tab_hands_over(live_server,
     page.route("**/labels/", lambda route: None)
     page.keyboard.press("2")
     page.wait_for_function("Object.keys(localStorage).some(k => k.includes(':tab:') && localStorage[k].includes('inflight'))")
-    successor = page.context.new_page()
-    open_workspace(successor, live_server, assignment.pk)
+    context = page.context
     page.close()  # never answered, no beforeunload: a crash
+    successor = context.new_page()
+    open_workspace(successor, live_server, assignment.pk)
     expect(successor.locator("#ws-hint")).to_contain_text("from a closed tab were restored")
     expect_saved(successor)
     assert stored(assignment)[1]["rating"] == 0
