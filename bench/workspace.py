@@ -98,7 +98,7 @@ def free_port() -> int:
 def backend_env(backend: str, var_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     env.update(DJANGO_SETTINGS_MODULE="config.settings", PYTHONPATH=f"{ROOT}:{ROOT / 'platform'}",
-               STEPWISE_VAR_DIR=str(var_dir), DEBUG="false", SECRET_KEY="bench-only-not-a-secret",
+               STEPWISE_VAR_DIR=str(var_dir), DEBUG="false", SECRET_KEY="bench-only-not-a-secret",  # noqa: S106
                ALLOWED_HOSTS="127.0.0.1,localhost", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false",
                DB_CONN_MAX_AGE="60")
     if backend == "postgres":
