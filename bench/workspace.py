@@ -100,7 +100,9 @@ def backend_env(backend: str, var_dir: Path) -> dict[str, str]:
     env.update(DJANGO_SETTINGS_MODULE="config.settings", PYTHONPATH=f"{ROOT}:{ROOT / 'platform'}",
                STEPWISE_VAR_DIR=str(var_dir), DEBUG="false", SECRET_KEY="bench-only-not-a-secret",  # noqa: S106
                ALLOWED_HOSTS="127.0.0.1,localhost", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false",
-               DB_CONN_MAX_AGE="60")
+               # Under ASGI each request may run in another thread: Django's persistent connections then
+               # pile up until PostgreSQL refuses clients ("too many clients", seen at 60 s). 0 by default.
+               DB_CONN_MAX_AGE=os.environ.get("BENCH_DB_CONN_MAX_AGE", "0"))
     if backend == "postgres":
         base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stepwise")
         env["DATABASE_URL"] = urlsplit(base)._replace(path="/stepwise_ws_bench").geturl()
