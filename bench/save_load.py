@@ -201,7 +201,7 @@ def main() -> None:
         block = (f"Last run: {summary['date']}, {summary['cores']} cores, load average {summary['loadavg_1min_before']} "
                  f"before the run. {summary['annotators']} annotators, each saving 1–3 steps every "
                  f"{summary['period_s']:g} s for {summary['seconds']:g} s on chains of {summary['steps_per_chain']:,} steps "
-                 f"(daphne, one process, PostgreSQL, persistent connections).\n\n"
+                 f"(daphne, one process, PostgreSQL, a connection per request).\n\n"
                  "| saves | per second | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) | conflicts | errors | daphne CPU (s) |\n"
                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
                  f"| {summary['saves']:,} | {summary['saves_per_s']} | {summary['p50_ms']} | {summary['p95_ms']} | "
