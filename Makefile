@@ -12,7 +12,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 # The suite runs the production stack (PostgreSQL, Redis) with DEBUG on so cookies work over plain http.
 TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DEBUG=true SECRET_KEY=test-only-not-a-secret DB_CONN_MAX_AGE=0
 
-.PHONY: demo test venv venv-dev system-deps services lint check-compose bench clean
+.PHONY: demo test venv venv-dev system-deps services lint js check-compose bench bench-workspace clean
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: Stepwise needs Python 3.11 (Django 5.2 LTS)."; exit 1; }
@@ -26,6 +26,16 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-trl.txt
 	$(PIP) install -q -r requirements-dev.txt
 	$(PIP) install -q -r requirements-trl.txt
 	touch $@
+
+# The workspace's ES modules need no build; eslint and node's test runner check them (package-lock.json).
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the JavaScript lint and unit tests need Node 20 and npm (apt-get install nodejs npm)."; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+js: node_modules/.installed
+	node_modules/.bin/eslint static/js tests/js eslint.config.js
+	node --test tests/js/
 
 venv: $(VENV)/.runtime
 venv-dev: $(VENV)/.dev
@@ -47,11 +57,16 @@ check-compose: system-deps
 	SECRET_KEY=check ALLOWED_HOSTS=check POSTGRES_PASSWORD=check docker-compose -f docker-compose.yml config --quiet
 	@echo "docker-compose.yml: valid"
 
-test: venv-dev system-deps services lint check-compose
+test: venv-dev system-deps services lint js check-compose
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: venv-dev services
 	$(TEST_ENV) DATABASE_URL=postgres://postgres@127.0.0.1:5432/stepwise_bench $(PY) bench/import_export.py $(BENCH_ARGS)
 
+# The workspace in Chromium (first screen, keys, first-error cascade, memory) and 50 annotators saving.
+bench-workspace: venv-dev services
+	$(TEST_ENV) $(PY) bench/workspace.py $(BENCH_ARGS)
+	$(TEST_ENV) $(PY) bench/save_load.py $(BENCH_ARGS)
+
 clean:
-	rm -rf var $(VENV)
+	rm -rf var $(VENV) node_modules

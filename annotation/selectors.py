@@ -1,6 +1,6 @@
 """Reads, scoped to the acting user. Objects outside a user's reach raise NotFound (answered 404)."""
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from . import steps as step_store
@@ -108,3 +108,48 @@ def project_overview_for_user(*, user) -> list[dict]:
     roles = dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
     return [{"project": project, "role": Role.ADMIN if user.is_superuser else roles.get(project.pk),
              "progress": project_progress(project=project)} for project in project_list_for_user(user=user)]
+
+
+# --- the workspace page ------------------------------------------------------------------------------
+
+def assignment_workspace_data(*, assignment: Assignment) -> dict:
+    """Everything the workspace page needs, compact: the steps as two arrays (keys, texts; keys None when
+    they are 0..n-1), the labels as rows of LABEL_FIELDS by index, the schema and the outcome.
+
+    Two queries after the assignment (revisions, labels), whatever the chain's length. The assignment
+    comes from `assignment_get_for_user` (chain, problem, project and annotation already joined).
+    """
+    steps = assignment_steps(assignment=assignment)
+    chain = assignment.chain
+    position = steps.index_of()
+    labels = []
+    for row in StepLabel.objects.filter(assignment=assignment).values_list("step_key", *LABEL_FIELDS):
+        index = position.get(row[0])
+        if index is not None:  # a label on a step of another revision is not shown here
+            labels.append([index, *row[1:]])
+    labels.sort()
+    annotation = getattr(assignment, "annotation", None)
+    sequential = steps.keys == list(range(len(steps.keys)))
+    return {
+        "assignment": {"id": assignment.pk, "status": assignment.status, "version": assignment.version,
+                       "revision": assignment.revision, "activeSeconds": assignment.active_seconds,
+                       "project": chain.project.slug,
+                       "finishReason": annotation.finish_reason if annotation else None,
+                       "comment": annotation.comment if annotation else "",
+                       "submittedAt": assignment.submitted_at.isoformat() if assignment.submitted_at else None},
+        "chain": {"id": chain.source_id, "pk": chain.pk, "sourceModel": chain.source_model,
+                  "problem": chain.problem.statement, "referenceAnswer": chain.problem.reference_answer,
+                  "stepCount": len(steps)},
+        "schema": chain.project.schema,
+        "labelFields": list(LABEL_FIELDS),
+        "keys": None if sequential else steps.keys,
+        "texts": steps.texts,
+        "labels": labels,
+    }
+
+
+def assignment_history_for_user(*, user, project: Project) -> QuerySet[Assignment]:
+    """The user's assignments in the project, newest first, with their chain and outcome (for the history)."""
+    return (Assignment.objects.filter(annotator=user, chain__project=project)
+            .select_related("chain", "annotation")
+            .order_by(F("submitted_at").desc(nulls_first=True), "-created_at"))

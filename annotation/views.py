@@ -2,10 +2,15 @@
 
 import markdown
 import nh3
+import orjson
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from .exceptions import NotFound
@@ -13,9 +18,9 @@ from .models import FinishReason, Role
 from .selectors import (
     MANAGE_ROLES,
     assignment_get_for_user,
-    assignment_labels,
+    assignment_history_for_user,
     assignment_list_for_user,
-    assignment_steps,
+    assignment_workspace_data,
     membership_role,
     project_get_for_user,
     project_overview_for_user,
@@ -68,26 +73,50 @@ def annotate_next(request, slug):
     return redirect("assignment", pk=assignment.pk)
 
 
+def _script_json(data) -> str:
+    """JSON safe inside <script type="application/json">: no `</script>`, no `<!--` (as json_script does)."""
+    raw = orjson.dumps(data)
+    return raw.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026").decode()
+
+
 @login_required
 def assignment_workspace(request, pk):
+    """The annotation workspace: a small page whose data (steps, labels, schema) comes as one JSON payload
+    in the page; static/js/workspace/ renders the rows near the viewport from it."""
     try:
         assignment = assignment_get_for_user(pk=pk, user=request.user)
     except NotFound as exc:
         raise _not_found(exc) from exc
     project = assignment.chain.project
-    steps = assignment_steps(assignment=assignment)
-    labels = assignment_labels(assignment=assignment, steps=steps)
+    data = assignment_workspace_data(assignment=assignment)
+    data["urls"] = {
+        "assignment": reverse("api-assignment", args=[assignment.pk]),
+        "labels": reverse("api-assignment-labels", args=[assignment.pk]),
+        "submit": reverse("api-assignment-submit", args=[assignment.pk]),
+        "skip": reverse("api-assignment-skip", args=[assignment.pk]),
+        "reopen": reverse("api-assignment-reopen", args=[assignment.pk]),
+        "next": reverse("annotate-next", args=[project.slug]),
+        "history": reverse("history", args=[project.slug]),
+        "project": reverse("project", args=[project.slug]),
+    }
+    data["finishReasons"] = [[value, label] for value, label in FinishReason.choices
+                             if value in data["schema"]["finish_reasons"]]
     return render(request, "annotation/workspace.html", {
         "assignment": assignment, "project": project, "chain": assignment.chain,
-        "steps": [{"index": i, "key": key, "text": text} for i, (key, text) in enumerate(zip(steps.keys, steps.texts,
-                                                                                            strict=True))],
-        "finish_reasons": FinishReason.choices,
-        "ratings": project.ratings,
         "guidelines_html": render_markdown(project.guidelines),
-        "initial": {
-            "version": assignment.version,
-            "status": assignment.status,
-            "activeSeconds": assignment.active_seconds,
-            "labels": labels,
-        },
+        "payload": mark_safe(_script_json(data)),  # noqa: S308 (escaped by _script_json for a script element)
+        "extensions": settings.STEPWISE_WORKSPACE_EXTENSIONS,
     })
+
+
+@login_required
+def history(request, slug):
+    """The annotator's own assignments in a project: open, submitted (reopenable before review), skipped."""
+    try:
+        project = project_get_for_user(slug=slug, user=request.user)
+    except NotFound as exc:
+        raise _not_found(exc) from exc
+    page = Paginator(assignment_history_for_user(user=request.user, project=project), 100).get_page(
+        request.GET.get("page"))
+    return render(request, "annotation/history.html", {
+        "project": project, "page": page, "allow_reopen": project.schema.get("allow_reopen", True)})

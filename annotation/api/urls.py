@@ -15,6 +15,7 @@ urlpatterns = [
     path("assignments/<int:pk>/labels/", views.AssignmentLabelsApi.as_view(), name="api-assignment-labels"),
     path("assignments/<int:pk>/submit/", views.AssignmentSubmitApi.as_view(), name="api-assignment-submit"),
     path("assignments/<int:pk>/skip/", views.AssignmentSkipApi.as_view(), name="api-assignment-skip"),
+    path("assignments/<int:pk>/reopen/", views.AssignmentReopenApi.as_view(), name="api-assignment-reopen"),
     path("chains/<int:pk>/", views.ChainDetailApi.as_view(), name="api-chain"),
     path("chains/<int:pk>/edits/", views.ChainEditApi.as_view(), name="api-chain-edits"),
 ]

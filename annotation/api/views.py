@@ -24,6 +24,7 @@ from ..selectors import (
 from ..services import (
     assignment_claim_next,
     assignment_labels_save,
+    assignment_reopen,
     assignment_skip,
     assignment_submit,
     chain_resegment,
@@ -182,6 +183,15 @@ class AssignmentSkipApi(APIView):
         data.is_valid(raise_exception=True)
         skipped = assignment_skip(assignment=assignment, user=request.user, reason=data.validated_data["reason"])
         return Response(AssignmentSummaryOutput(skipped).data)
+
+
+class AssignmentReopenApi(APIView):
+    """Reopen a chain you submitted, to change it, until it is reviewed (if the project allows it)."""
+
+    @extend_schema(request=None, responses=AssignmentSummaryOutput)
+    def post(self, request, pk):
+        reopened = assignment_reopen(assignment=pk, user=request.user)
+        return Response({**AssignmentSummaryOutput(reopened).data, "reopened_from": reopened.reopened_from})
 
 
 def _chain_for_manager(pk: int, user) -> Chain:

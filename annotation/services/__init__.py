@@ -6,6 +6,7 @@ from .assignments import (
     SaveResult,
     assignment_claim_next,
     assignment_labels_save,
+    assignment_reopen,
     assignment_skip,
     assignment_submit,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "SaveResult",
     "assignment_claim_next",
     "assignment_labels_save",
+    "assignment_reopen",
     "assignment_skip",
     "assignment_submit",
     "chain_resegment",

@@ -360,3 +360,40 @@ def assignment_skip(*, assignment: Assignment | SaveResult, user, reason: str = 
                 raise NotFound("No such assignment among yours.")
             raise Conflict("This assignment is no longer open; it cannot be skipped.")
     return Assignment.objects.get(pk=assignment.pk)
+
+
+REOPEN_REFUSED = ("This chain can no longer be reopened: only a chain you submitted can be, and only until it is "
+                  "reviewed.")
+
+
+def assignment_reopen(*, assignment: Assignment | int, user) -> Assignment:
+    """Give a submitted chain back to its annotator to change it: status in progress again, its outcome
+    (finish reason, first error, comment) removed until the next submit. Its labels stay as they are.
+
+    Only the annotator, only while the assignment is submitted (no review or adjudication exists yet:
+    when review lands, it must refuse a chain it has started on), and only if the project's schema
+    allows it (`allow_reopen`, default true). Returns the assignment; its former outcome is on
+    `assignment.reopened_from` ({finish_reason, comment}) so the page can offer the comment again.
+    """
+    pk = assignment if isinstance(assignment, int) else assignment.pk
+    with transaction.atomic():
+        # NO KEY UPDATE, as in submit: serializes with a submit or save of this assignment.
+        row = (Assignment.objects.select_for_update(no_key=True).select_related("chain__project")
+               .filter(pk=pk, annotator=user).first())
+        if row is None:
+            raise NotFound("No such assignment among yours.")
+        project = row.chain.project
+        if not project.schema.get("allow_reopen", True):
+            raise Conflict("This project does not let annotators reopen submitted chains; ask its admin.",
+                           field="status")
+        if row.status != AssignmentStatus.SUBMITTED:
+            raise Conflict(REOPEN_REFUSED, field="status")
+        outcome = Annotation.objects.filter(assignment=row).values("finish_reason", "comment").first() or {}
+        Annotation.objects.filter(assignment=row).delete()
+        Assignment.objects.filter(pk=pk, status=AssignmentStatus.SUBMITTED).update(
+            status=AssignmentStatus.IN_PROGRESS, submitted_at=None, version=F("version") + 1)
+        row.refresh_from_db()
+        project_id = project.pk
+        transaction.on_commit(lambda: broadcast_project_event(project_id, "assignment.reopened", {"assignment": pk}))
+    row.reopened_from = outcome
+    return row

@@ -217,6 +217,9 @@ if STEPWISE_IMPORT_STALE_SECONDS <= 2 * STEPWISE_IMPORT_HEARTBEAT_SECONDS:
                                "or live imports would be taken for dead ones.")
 # A queued import no worker starts within this many seconds ends failed, saying so.
 STEPWISE_IMPORT_QUEUE_TIMEOUT = env_int("STEPWISE_IMPORT_QUEUE_TIMEOUT", 30 * 60, minimum=60)
+# The annotation workspace loads these ES modules (static paths) after itself: extensions such as the
+# oversight app's critiques register through window.StepwiseWorkspace (docs/architecture.md).
+STEPWISE_WORKSPACE_EXTENSIONS = env_list("STEPWISE_WORKSPACE_EXTENSIONS", [])
 # Uploads larger than this are written to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024

@@ -44,7 +44,7 @@
       headers: { "X-CSRFToken": csrf ? csrf.split("=")[1] : "" },
     });
     let body = {};
-    try { body = await res.json(); } catch (e) { body = { detail: `Server error ${res.status}` }; }
+    try { body = await res.json(); } catch { body = { detail: `Server error ${res.status}` }; }
     report(body, res.status);
     if (res.ok && body.status === "done") setTimeout(() => location.reload(), 1500);
   });
@@ -77,7 +77,7 @@
         }
       }
       return res.status;
-    } catch (e) {
+    } catch {
       return 0; // offline or the server is restarting: the next event or reconnection refreshes again
     }
   }
