@@ -425,7 +425,10 @@ def _upload(server: Server, project_id: int, path: Path, query: str = "") -> dic
     headers, body = _multipart(path)
     status, data = server.request("POST", f"/api/projects/{project_id}/import{query}", body=body, headers=headers)
     if status != 201:
-        hint = " (raise DATA_UPLOAD_MAX_MEMORY_SIZE, see UPLOAD_LIMIT)" if b"Maximum total size" in data else ""
+        # Over the size limit 1.23.2 answers 500 "You cannot access body after reading from request's
+        # data stream" (its error path rereads the consumed upload), not its "Maximum total size" message.
+        too_big = b"Maximum total size" in data or b"access body after reading" in data
+        hint = f" (is the file over DATA_UPLOAD_MAX_MEMORY_SIZE, {UPLOAD_LIMIT} bytes here?)" if too_big else ""
         raise BenchError(f"import answered {status}{hint}: {data[:800]!r}")
     reply = json.loads(data)
     if "task_count" not in reply:
@@ -598,9 +601,10 @@ def run_ours(chains: int, steps: int, seed: int) -> dict:
         raise BenchError(f"bench/import_export.py failed (exit {done.returncode}); run it with {sys.executable} "
                          "(the project's venv) and see its output above")
     report = json.loads(report_path.read_text())
-    return {"import_seconds": report["import"]["seconds"], "import_peak_rss_mb": report["import"]["peak_mb"],
-            "rows": report["import"]["rows"],
-            "export_seconds": {fmt: exp["seconds"] for fmt, exp in report["exports"].items()},
+    imp = report["import"]
+    return {"import_seconds": imp["seconds"], "import_peak_rss_mb": imp["peak_mb"],
+            "import_python_cpu_seconds": imp["python_cpu"], "import_postgres_cpu_seconds": imp["server_cpu"],
+            "rows": imp["rows"], "export_seconds": {fmt: exp["seconds"] for fmt, exp in report["exports"].items()},
             "check": report["problems"] or "ok"}
 
 
@@ -648,6 +652,10 @@ def main() -> None:
     if ours is not None:
         result["stepwise"] = ours
         result["import_ratio"] = round(result["import_seconds"] / ours["import_seconds"], 2)
+        if ours["import_postgres_cpu_seconds"] is not None:  # CPU moves less than the clock on a busy machine
+            result["import_cpu_ratio"] = round(
+                (result["import_server_cpu_seconds"] + result["import_postgres_cpu_seconds"])
+                / (ours["import_python_cpu_seconds"] + ours["import_postgres_cpu_seconds"]), 2)
         if "export_seconds" in result:
             result["export_ratio_vs_processbench"] = round(
                 result["export_seconds"] / ours["export_seconds"]["processbench"], 2)
