@@ -50,10 +50,11 @@ DB = "ls_bench"
 TEMPLATE_DB = "ls_bench_template"
 OURS_DB = "ls_bench_stepwise"
 USER_EMAIL = "bench@localhost"
-# Label Studio refuses an upload whose files add up to TASKS_MAX_FILE_SIZE, which is its
-# DATA_UPLOAD_MAX_MEMORY_SIZE (250 MiB by default); the 50,000-chain file is 415 MiB. A user with such a
-# file raises it, as the bench does. It does not make Label Studio hold the upload in memory: Django
-# streams file parts to a temporary file whatever this says.
+# Label Studio's DATA_UPLOAD_MAX_MEMORY_SIZE (250 MiB by default; also its TASKS_MAX_FILE_SIZE) must
+# exceed the request: its ContextLogMiddleware reads `request.body` whole for every request, so a larger
+# upload fails with a 500 ("You cannot access body after reading from request's data stream"). The
+# 50,000-chain file is 415 MiB; a user with such a file raises the limit, as the bench does. The body is
+# then held in memory (and decoded once more) besides the copy the upload parser writes to disk.
 UPLOAD_LIMIT = 1 << 30
 HTTP_TIMEOUT = 7200.0  # seconds one request may take; the 50,000-chain export takes about a minute
 CHUNK = 1 << 20
@@ -425,8 +426,7 @@ def _upload(server: Server, project_id: int, path: Path, query: str = "") -> dic
     headers, body = _multipart(path)
     status, data = server.request("POST", f"/api/projects/{project_id}/import{query}", body=body, headers=headers)
     if status != 201:
-        # Over the size limit 1.23.2 answers 500 "You cannot access body after reading from request's
-        # data stream" (its error path rereads the consumed upload), not its "Maximum total size" message.
+        # Over DATA_UPLOAD_MAX_MEMORY_SIZE 1.23.2 answers 500 (see UPLOAD_LIMIT), not "Maximum total size".
         too_big = b"Maximum total size" in data or b"access body after reading" in data
         hint = f" (is the file over DATA_UPLOAD_MAX_MEMORY_SIZE, {UPLOAD_LIMIT} bytes here?)" if too_big else ""
         raise BenchError(f"import answered {status}{hint}: {data[:800]!r}")
