@@ -123,8 +123,8 @@ def venv_python() -> Path:
 def _installed_version() -> str | None:
     if not venv_python().exists():
         return None
-    done = subprocess.run([str(venv_python()), "-c", "import importlib.metadata as m; print(m.version('label-studio'))"],
-                          capture_output=True, text=True, check=False)
+    probe = "import importlib.metadata as m; print(m.version('label-studio'))"
+    done = subprocess.run([str(venv_python()), "-c", probe], capture_output=True, text=True, check=False)
     return done.stdout.strip() if done.returncode == 0 else None
 
 
@@ -136,10 +136,11 @@ def ensure_venv() -> str:
     PEERS.mkdir(parents=True, exist_ok=True)
     if not venv_python().exists():
         log(f"creating {VENV.relative_to(ROOT)}")
-        done = subprocess.run([sys.executable, "-m", "venv", str(VENV)], capture_output=True, text=True, check=False)
+        done = subprocess.run([sys.executable, "-m", "venv", str(VENV)], capture_output=True, text=True,
+                              check=False)
         if done.returncode != 0:
-            raise BenchError(f"could not create a venv at {VENV} with {sys.executable}: {done.stderr.strip()}\n"
-                             "On Debian the venv module comes with the python3.11-venv package.")
+            raise BenchError(f"could not create a venv at {VENV} with {sys.executable}: "
+                             f"{done.stderr.strip()}\nOn Debian the venv module comes with python3.11-venv.")
     pip_log = PEERS / "pip-install.log"
     log(f"pip install label-studio=={VERSION} (found {installed or 'none'}; takes a few minutes; log in "
         f"{pip_log.relative_to(ROOT)})")
@@ -147,8 +148,8 @@ def ensure_venv() -> str:
         done = subprocess.run([str(venv_python()), "-m", "pip", "install", f"label-studio=={VERSION}"],
                               stdout=handle, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0 or _installed_version() != VERSION:
-        raise BenchError(f"pip could not install label-studio=={VERSION} into {VENV} (exit {done.returncode}); "
-                         f"the end of {pip_log}:\n{_tail(pip_log)}")
+        raise BenchError(f"pip could not install label-studio=={VERSION} into {VENV} "
+                         f"(exit {done.returncode}); the end of {pip_log}:\n{_tail(pip_log)}")
     return VERSION
 
 
@@ -163,13 +164,14 @@ def sql(dbname: str, *statements: str | tuple[str, list]) -> list | None:
     if done.returncode != 0:
         pg = pg_settings()
         raise BenchError(f"PostgreSQL at {pg['host']}:{pg['port']} as {pg['user']}, database {dbname}: "
-                         f"{done.stderr.strip()[-800:]}\n(set PGHOST/PGPORT/PGUSER/PGPASSWORD to point elsewhere)")
+                         f"{done.stderr.strip()[-800:]}\n"
+                         "(set PGHOST/PGPORT/PGUSER/PGPASSWORD to point elsewhere)")
     return json.loads(done.stdout)
 
 
 def _db_comment(name: str) -> str | None:
-    rows = sql("postgres", ("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                            [name]))
+    rows = sql("postgres", ("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                            "WHERE datname = %s", [name]))
     return rows[0][0] if rows else None
 
 
@@ -184,7 +186,8 @@ def ls_env(dbname: str) -> dict:
         "DJANGO_DB": "default", "POSTGRE_NAME": dbname, "POSTGRE_USER": pg["user"],
         "POSTGRE_PASSWORD": pg["password"], "POSTGRE_HOST": pg["host"], "POSTGRE_PORT": str(pg["port"]),
         "DATA_UPLOAD_MAX_MEMORY_SIZE": str(UPLOAD_LIMIT),
-        "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false", "LATEST_VERSION_CHECK": "false",
+        "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false",
+        "LATEST_VERSION_CHECK": "false",
     }
     if "TMPDIR" in os.environ:  # where Django spools the upload
         env["TMPDIR"] = os.environ["TMPDIR"]
@@ -198,27 +201,30 @@ def ensure_template(version: str) -> None:
         return
     building = TEMPLATE_DB + "_building"
     log(f"migrating a fresh database for label-studio {version} (once; about a minute)")
-    sql("postgres", f"DROP DATABASE IF EXISTS {building} WITH (FORCE)", f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)",
-        f"CREATE DATABASE {building}")
+    sql("postgres", f"DROP DATABASE IF EXISTS {building} WITH (FORCE)",
+        f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)", f"CREATE DATABASE {building}")
     (DATA_DIR / "home").mkdir(parents=True, exist_ok=True)
     init_log = PEERS / "label-studio-init.log"
     with init_log.open("w") as handle:
         # The password is never used again: each run sets a fresh API token (legacy tokens are off by
         # default in 1.23 and need --enable-legacy-api-token, which the organisation keeps).
-        done = subprocess.run([str(VENV / "bin" / "label-studio"), "init", "--quiet", "--data-dir", str(DATA_DIR),
-                               "--username", USER_EMAIL, "--password", secrets.token_urlsafe(16),
-                               "--enable-legacy-api-token"],
+        done = subprocess.run([str(VENV / "bin" / "label-studio"), "init", "--quiet", "--data-dir",
+                               str(DATA_DIR), "--username", USER_EMAIL,
+                               "--password", secrets.token_urlsafe(16), "--enable-legacy-api-token"],
                               env=ls_env(building), stdout=handle, stderr=subprocess.STDOUT, check=False)
     users = sql(building, "SELECT count(*) FROM htx_user") if done.returncode == 0 else None
     if done.returncode != 0 or not users or users[0][0] != 1:
-        raise BenchError(f"`label-studio init` failed (exit {done.returncode}); the end of {init_log}:\n{_tail(init_log)}")
-    sql("postgres", f"COMMENT ON DATABASE {building} IS '{mark}'", f"ALTER DATABASE {building} RENAME TO {TEMPLATE_DB}")
+        raise BenchError(f"`label-studio init` failed (exit {done.returncode}); the end of {init_log}:\n"
+                         f"{_tail(init_log)}")
+    sql("postgres", f"COMMENT ON DATABASE {building} IS '{mark}'",
+        f"ALTER DATABASE {building} RENAME TO {TEMPLATE_DB}")
 
 
 def create_run_db() -> str:
     """A fresh copy of the template with a new API token; returns the token."""
     token = secrets.token_hex(20)  # the column is 40 characters
-    sql("postgres", f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", f"CREATE DATABASE {DB} TEMPLATE {TEMPLATE_DB}")
+    sql("postgres", f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)",
+        f"CREATE DATABASE {DB} TEMPLATE {TEMPLATE_DB}")
     sql(DB, ("UPDATE authtoken_token SET key = %s", [token]))
     return token
 
@@ -331,7 +337,8 @@ class Server:
         """(status, body) or, with `sink` and a 200, (200, bytes written to sink)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT)
         try:
-            conn.request(method, path, body=body, headers={"Authorization": f"Token {self.token}", **(headers or {})})
+            headers = {"Authorization": f"Token {self.token}", **(headers or {})}
+            conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             if sink is None or response.status != 200:
                 return response.status, response.read()
@@ -353,7 +360,8 @@ class Server:
 
 
 class Meter:
-    """Over a phase: the server's peak resident set and CPU seconds, and its PostgreSQL backends' CPU.
+    """Over a phase: the server's peak resident set and CPU seconds, its PostgreSQL backends' CPU, and
+    the machine's load average as it began.
 
     Backends come and go with requests (Django closes the connection after each), so a thread samples
     their /proc counters every 0.2 s; a backend's last fraction of a sample before it exits is missed.
@@ -380,6 +388,7 @@ class Meter:
                 return
 
     def __enter__(self) -> "Meter":
+        self.load = os.getloadavg()[0]  # the machine is shared: how busy it was as the phase began
         self.server.reset_peak()
         self.cpu = self.server.cpu_seconds()
         self.thread.start()
@@ -393,8 +402,9 @@ class Meter:
     def figures(self, phase: str) -> dict:
         # A backend first seen mid-phase had used some CPU before: counted from its first sample only.
         pg = sum(last - first for first, last in self.backends.values())
-        return {f"{phase}_server_peak_rss_mb": self.server.rss_mb(), f"{phase}_server_cpu_seconds": round(self.cpu, 2),
-                f"{phase}_postgres_cpu_seconds": round(pg, 2)}
+        return {f"{phase}_server_peak_rss_mb": self.server.rss_mb(),
+                f"{phase}_server_cpu_seconds": round(self.cpu, 2),
+                f"{phase}_postgres_cpu_seconds": round(pg, 2), f"{phase}_load_average": round(self.load, 1)}
 
 
 # --- the timed phases ------------------------------------------------------------------------------
@@ -404,7 +414,7 @@ def _count_tasks(project_id: int) -> int:
 
 
 def _multipart(path: Path) -> tuple[dict, object]:
-    """Headers and body of a form upload of `path` as field `file` (what `curl -F file=@path` sends), streamed."""
+    """Headers and streamed body of a form upload of `path` as field `file`, as `curl -F file=@path`."""
     boundary = secrets.token_hex(16)
     head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
             "Content-Type: application/json\r\n\r\n").encode()
@@ -424,11 +434,12 @@ def _multipart(path: Path) -> tuple[dict, object]:
 
 def _upload(server: Server, project_id: int, path: Path, query: str = "") -> dict:
     headers, body = _multipart(path)
-    status, data = server.request("POST", f"/api/projects/{project_id}/import{query}", body=body, headers=headers)
+    status, data = server.request("POST", f"/api/projects/{project_id}/import{query}", body=body,
+                                  headers=headers)
     if status != 201:
         # Over DATA_UPLOAD_MAX_MEMORY_SIZE 1.23.2 answers 500 (see UPLOAD_LIMIT), not "Maximum total size".
         too_big = b"Maximum total size" in data or b"access body after reading" in data
-        hint = f" (is the file over DATA_UPLOAD_MAX_MEMORY_SIZE, {UPLOAD_LIMIT} bytes here?)" if too_big else ""
+        hint = f" (over DATA_UPLOAD_MAX_MEMORY_SIZE, {UPLOAD_LIMIT} bytes here?)" if too_big else ""
         raise BenchError(f"import answered {status}{hint}: {data[:800]!r}")
     reply = json.loads(data)
     if "task_count" not in reply:
@@ -457,8 +468,9 @@ def time_import(server: Server, project_id: int, path: Path) -> dict:
         start = time.perf_counter()
         reply = _upload(server, project_id, path)
         tasks, end = _until_counted(project_id, reply["task_count"], time.perf_counter(), start)
-    return {"import_seconds": round(end - start, 2), "import_server_reported_seconds": round(reply["duration"], 2),
-            "tasks": tasks, **meter.figures("import")}
+    return {"import_seconds": round(end - start, 2),
+            "import_server_reported_seconds": round(reply["duration"], 2), "tasks": tasks,
+            **meter.figures("import")}
 
 
 def time_ui_import(server: Server, project_id: int, path: Path) -> dict:
@@ -493,7 +505,8 @@ def time_snapshot_export(server: Server, project_id: int, dest: Path) -> dict:
     if status != 200:
         raise BenchError(f"downloading the snapshot answered {status}: {size!r}")
     return {"export_seconds": round(end - start, 2), "export_snapshot_seconds": round(created - start, 2),
-            "export_download_seconds": round(end - created, 2), "export_bytes": size, **meter.figures("export")}
+            "export_download_seconds": round(end - created, 2), "export_bytes": size,
+            **meter.figures("export")}
 
 
 def time_direct_export(server: Server, project_id: int, dest: Path) -> dict:
@@ -524,7 +537,7 @@ def check_exports(source: Path, exports: dict[str, Path]) -> list[str]:
         if len(tasks) != expected.total():
             problems.append(f"{name}: {len(tasks)} tasks exported, {expected.total()} in the input")
         elif got != expected:
-            problems.append(f"{name}: {(expected - got).total()} input items are not in the export as they were")
+            problems.append(f"{name}: {(expected - got).total()} input items are not in the export as given")
         del tasks, got
     return problems
 
@@ -554,7 +567,8 @@ def run(path: Path, *, export: bool, direct_export: bool = True, ui_import: bool
         log(f"starting label-studio {version} on database {DB}")
         with Server(token) as server:
             result["server_idle_rss_mb"] = server.rss_mb("VmRSS")
-            project = server.api("POST", "/api/projects", {"title": "ProcessBench", "label_config": LABEL_CONFIG})
+            project = server.api("POST", "/api/projects",
+                                 {"title": "ProcessBench", "label_config": LABEL_CONFIG})
             log(f"importing {path.name} ({size / 2**20:.0f} MiB) into project {project['id']}")
             result.update(time_import(server, project["id"], path))
             log(f"import: {result['import_seconds']} s, {result['tasks']:,} tasks, "
@@ -562,15 +576,17 @@ def run(path: Path, *, export: bool, direct_export: bool = True, ui_import: bool
             if export:
                 exports["snapshot"] = PEERS / "label-studio-export.snapshot.json"
                 result.update(time_snapshot_export(server, project["id"], exports["snapshot"]))
-                log(f"snapshot export: {result['export_seconds']} s (snapshot {result['export_snapshot_seconds']}, "
-                    f"download {result['export_download_seconds']}), {result['export_bytes'] / 2**20:.0f} MiB")
+                log(f"snapshot export: {result['export_seconds']} s (snapshot "
+                    f"{result['export_snapshot_seconds']}, download {result['export_download_seconds']}), "
+                    f"{result['export_bytes'] / 2**20:.0f} MiB")
             if export and direct_export:
                 exports["direct"] = PEERS / "label-studio-export.direct.json"
                 result.update(time_direct_export(server, project["id"], exports["direct"]))
                 log(f"direct export: {result['export_direct_seconds']} s, "
                     f"{result['export_direct_bytes'] / 2**20:.0f} MiB")
             if ui_import:
-                second = server.api("POST", "/api/projects", {"title": "ProcessBench UI", "label_config": LABEL_CONFIG})
+                second = server.api("POST", "/api/projects",
+                                    {"title": "ProcessBench UI", "label_config": LABEL_CONFIG})
                 log(f"importing again into project {second['id']}, as the web UI does (upload, then commit)")
                 result.update(time_ui_import(server, second["id"], path))
                 log(f"UI import: {result['ui_import_seconds']} s (upload {result['ui_upload_seconds']}, "
@@ -595,17 +611,20 @@ def run_ours(chains: int, steps: int, seed: int) -> dict:
     report_path = OUT / "report.json"
     report_path.unlink(missing_ok=True)
     log(f"our bench: bench/import_export.py --chains {chains} --no-docs on database {OURS_DB}")
-    done = subprocess.run([sys.executable, str(BENCH / "import_export.py"), "--chains", str(chains), "--steps",
-                           str(steps), "--seed", str(seed), "--no-docs"], env=env, stdout=sys.stderr, check=False)
+    load = os.getloadavg()[0]
+    done = subprocess.run([sys.executable, str(BENCH / "import_export.py"), "--chains", str(chains),
+                           "--steps", str(steps), "--seed", str(seed), "--no-docs"],
+                          env=env, stdout=sys.stderr, check=False)
     if done.returncode != 0 or not report_path.exists():
-        raise BenchError(f"bench/import_export.py failed (exit {done.returncode}); run it with {sys.executable} "
-                         "(the project's venv) and see its output above")
+        raise BenchError(f"bench/import_export.py failed (exit {done.returncode}) under {sys.executable}; "
+                         "run this with the project's venv and see its output above")
     report = json.loads(report_path.read_text())
     imp = report["import"]
     return {"import_seconds": imp["seconds"], "import_peak_rss_mb": imp["peak_mb"],
             "import_python_cpu_seconds": imp["python_cpu"], "import_postgres_cpu_seconds": imp["server_cpu"],
-            "rows": imp["rows"], "export_seconds": {fmt: exp["seconds"] for fmt, exp in report["exports"].items()},
-            "check": report["problems"] or "ok"}
+            "rows": imp["rows"],
+            "export_seconds": {fmt: exp["seconds"] for fmt, exp in report["exports"].items()},
+            "check": report["problems"] or "ok", "load_average": round(load, 1)}
 
 
 def _on_signal(signum, frame) -> None:
@@ -615,16 +634,19 @@ def _on_signal(signum, frame) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chains", type=int, default=50000)
-    parser.add_argument("--steps", type=int, default=40, help="Mean steps per chain, as in bench/import_export.py.")
+    parser.add_argument("--steps", type=int, default=40,
+                        help="Mean steps per chain, as in bench/import_export.py.")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-export", action="store_true", help="Time the import only.")
     parser.add_argument("--skip-direct-export", action="store_true", help="Time the snapshot export only.")
     parser.add_argument("--ui-import", action="store_true",
-                        help="Also time the web UI's two-step import (upload, then commit) into a second project.")
+                        help="Also time the web UI's two-step import (upload, then commit), "
+                             "into a second project.")
     parser.add_argument("--no-ours", action="store_true", help="Leave out our own bench (no ratio).")
     parser.add_argument("--no-check", action="store_true", help="Do not compare the exports with the input.")
     parser.add_argument("--reset", action="store_true",
-                        help="Drop the template and our bench database and Label Studio's data first (keeps the venv).")
+                        help="Drop the template and our bench database and Label Studio's data first "
+                             "(keeps the venv).")
     args = parser.parse_args()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_signal)
@@ -648,7 +670,8 @@ def main() -> None:
                      ui_import=args.ui_import, check=not args.no_check)
     except BenchError as exc:
         sys.exit(f"label_studio.py: {exc}")
-    result = {**result, "chains": args.chains, "date": datetime.date.today().isoformat(), "cores": os.cpu_count()}
+    result = {**result, "chains": args.chains, "date": datetime.date.today().isoformat(),
+              "cores": os.cpu_count()}
     if ours is not None:
         result["stepwise"] = ours
         result["import_ratio"] = round(result["import_seconds"] / ours["import_seconds"], 2)
