@@ -1,6 +1,7 @@
 """Peer benchmark: Label Studio 1.23.2 importing and exporting the file that bench/import_export.py uses.
 
-    python bench/peers/label_studio.py [--chains 50000] [--skip-export] [--skip-direct-export] [--no-ours]
+    python bench/peers/label_studio.py [--chains 50000] [--skip-export] [--skip-direct-export] \
+        [--ui-import] [--no-ours]
 
 Label Studio runs in its own virtual environment (bench/out/peers/label-studio-venv, created and
 `pip install label-studio==1.23.2` on first use), on PostgreSQL, as `label-studio start` serves it
@@ -9,10 +10,13 @@ Label Studio runs in its own virtual environment (bench/out/peers/label-studio-v
 `ls_bench`, creates a project and, timed as a user's HTTP client sees it:
 
 1. import: `POST /api/projects/<id>/import` with the file as multipart upload, from the first byte sent
-   until the tasks are counted in the database (the Community edition imports within the request);
+   to the answer (the Community edition imports within the request; a count in the database right
+   after confirms every task is there, else the clock would run on until it is);
 2. export: a snapshot (`POST /api/projects/<id>/exports/`, wait until it is completed, then download
    `/exports/<pk>/download?exportType=JSON`) until the last byte is on disk; then the direct
-   `GET /api/projects/<id>/export?exportType=JSON&download_all_tasks=true`.
+   `GET /api/projects/<id>/export?exportType=JSON&download_all_tasks=true`;
+3. with --ui-import, the web UI's import into a second project: upload with commit_to_project=false,
+   then POST /reimport.
 
 Unless --no-ours, our own bench (bench/import_export.py --no-docs, on database `ls_bench_stepwise`)
 runs first on the same file, so the ratio comes from one run. Prints one JSON line on stdout; progress
