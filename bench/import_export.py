@@ -1,15 +1,17 @@
 """Import/export benchmark on PostgreSQL: a ProcessBench-like file in, three dataset formats out.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/stepwise_bench python bench/import_export.py \
-        [--chains 50000 --steps 40] [--repeat 3] [--no-docs]
+        [--chains 50000 --steps 40] [--repeat 3] [--sizes 10000,200000] [--peer] [--no-docs]
 
 Generates bench/out/processbench_<chains>x<steps>_s<seed>.json (kept for the next run), drops the
 benchmark project, then runs each phase in a fresh subprocess so its peak memory (ru_maxrss) is its
-own: the import (chains_import, as `manage.py import_chains` calls it) and one export per format
+own: the import (chains_import streaming the file from disk, as `manage.py import_chains` does; with
+--sizes, also of files of other sizes, for memory against size), one export per format
 (export_lines, as `manage.py export_dataset` writes it), each export `--repeat` times keeping the
 fastest. Checks that the processbench export parses to exactly the generated file and that
 trl-stepwise matches its labels, then writes the figures into docs/benchmarks.md between the
-`bench:results` markers. Needs PostgreSQL: the import writes with COPY, the exports stream.
+`bench:results` markers. With --peer, Label Studio 1.23.2 then imports and exports the same file in
+the same run (bench/peers/label_studio.py), so the ratio is measured. Needs PostgreSQL.
 """
 
 import argparse
@@ -30,8 +32,10 @@ OUT = ROOT / "bench" / "out"
 DOCS = ROOT / "docs" / "benchmarks.md"
 SLUG = "bench-import-export"
 EXPORTS = ("processbench", "trl-stepwise", "prm800k")
-TARGET_IMPORT_S = 5.0
-TARGET_EXPORT_S = 3.0
+TARGET_IMPORT_S = 4.2  # Label Studio's import of this file measured at 12.5 s, divided by 3 (issue 5)
+TARGET_IMPORT_MB = 300.0
+# "no slower than today" (the foundation's figures); the memory bound is the issue's.
+TARGET_EXPORT_S = {"processbench": 3.1, "trl-stepwise": 2.9, "prm800k": 5.8}
 TARGET_EXPORT_MB = 150.0
 START_MARK = "<!-- bench:results:start -->"
 END_MARK = "<!-- bench:results:end -->"
@@ -276,9 +280,10 @@ def _cpu(result: dict) -> str:
 def write_docs(report: dict) -> None:
     imp = report["import"]
     repeat = report["repeat"]
+    peer = report.get("peer")
     lines = [
         START_MARK,
-        f"Last run: {report['date']} on {report['machine']}.",
+        f"Last run: {report['date']} on {report['machine']}; load average {report['load']} at the start.",
         "",
         f"Command: `{report['command']}`",
         "",
@@ -287,23 +292,38 @@ def write_docs(report: dict) -> None:
         "",
         "| phase | seconds | CPU s: Python / PostgreSQL | peak RSS (MB) | rows / size | target | |",
         "| --- | ---: | ---: | ---: | --- | --- | --- |",
-        f"| import (processbench, a row per step) | {imp['seconds']:.2f} | {_cpu(imp)} | {imp['peak_mb']:.0f} | "
-        f"{imp['rows']:,} rows | ≤ {TARGET_IMPORT_S:.0f} s | {_mark(imp['seconds'] <= TARGET_IMPORT_S)} |",
     ]
+    target = TARGET_IMPORT_S if not peer else round(peer["import_seconds"] / 3, 1)
+    lines.append(f"| import (processbench, streamed from the file) | {imp['seconds']:.2f} | {_cpu(imp)} | "
+                 f"{imp['peak_mb']:.0f} | {imp['rows']:,} rows | ≤ {target} s"
+                 + (" (Label Studio ÷ 3)" if peer else "") + f", ≤ {TARGET_IMPORT_MB:.0f} MB | "
+                 f"{_mark(imp['seconds'] <= target and imp['peak_mb'] <= TARGET_IMPORT_MB)} |")
     for fmt in EXPORTS:
         exp = report["exports"][fmt]
-        fast, small = exp["seconds"] <= TARGET_EXPORT_S, exp["peak_mb"] <= TARGET_EXPORT_MB
+        fast, small = exp["seconds"] <= TARGET_EXPORT_S[fmt], exp["peak_mb"] <= TARGET_EXPORT_MB
         verdict = _mark(True) if fast and small else f"time {_mark(fast)}, memory {_mark(small)}"
         lines.append(f"| export {fmt} | {exp['seconds']:.2f} | {_cpu(exp)} | {exp['peak_mb']:.0f} | "
-                     f"{exp['bytes'] / 2**20:.0f} MB | ≤ {TARGET_EXPORT_S:.0f} s, ≤ {TARGET_EXPORT_MB:.0f} MB | "
+                     f"{exp['bytes'] / 2**20:.0f} MB | ≤ {TARGET_EXPORT_S[fmt]} s, ≤ {TARGET_EXPORT_MB:.0f} MB | "
                      f"{verdict} |")
+    if peer:
+        lines.append(f"| Label Studio {peer['version']} import, same file, same run | {peer['import_seconds']:.2f} | "
+                     f"{peer.get('import_server_cpu_seconds', 0):.1f} / {peer.get('import_postgres_cpu_seconds') or 0:.1f} "
+                     f"| {peer.get('import_server_peak_rss_mb', 0):.0f} | {peer['tasks']:,} tasks | | ratio "
+                     f"**{peer['import_seconds'] / imp['seconds']:.1f}×** |")
+        if "export_seconds" in peer:
+            lines.append(f"| Label Studio {peer['version']} snapshot export | {peer['export_seconds']:.2f} | "
+                         f"{peer.get('export_server_cpu_seconds', 0):.1f} / {peer.get('export_postgres_cpu_seconds') or 0:.1f} "
+                         f"| {peer.get('export_server_peak_rss_mb', 0):.0f} | {peer['export_bytes'] / 2**20:.0f} MB | | |")
     lines += [
         "",
-        f"Rows written by the import: {imp['result']['chains_created']:,} chains, "
-        f"{imp['result']['steps_created']:,} steps, {imp['result']['label_sets_created']:,} assignments and "
-        f"as many annotations, {imp['result']['step_labels_created']:,} step labels, {imp['problems']:,} problems.",
-        "Import phases (s): " + ", ".join(f"{name} {sec:.2f}" for name, sec in imp["breakdown"].items()) + ".",
+        f"Rows written by the import: {imp['result']['chains_created']:,} chains, {imp['revisions']:,} revisions "
+        f"(the steps, packed), {imp['label_sets']:,} imported label sets ({imp['result']['step_labels_created']:,} "
+        f"step ratings), {imp['problems']:,} problems.",
     ]
+    if report.get("sizes"):
+        lines.append("Import at other sizes (memory must stay flat): " + "; ".join(
+            f"{r['chains']:,} chains ({r['file_mb']:.0f} MB): {r['seconds']:.1f} s, peak {r['peak_mb']:.0f} MB"
+            for r in report["sizes"]) + ".")
     if repeat > 1:
         lines.append(f"Each export ran {repeat} times, the first right after the import; the table shows the "
                      "fastest, all runs (s): " + "; ".join(
@@ -336,6 +356,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=1,
                         help="Run each export this many times and keep the fastest (a shared machine is noisy).")
+    parser.add_argument("--sizes", default="", help="Also import files of these chain counts (e.g. 10000,200000) "
+                                                    "into fresh projects, for peak memory against size.")
+    parser.add_argument("--peer", action="store_true",
+                        help="Then run Label Studio 1.23.2 on the same file (bench/peers/label_studio.py).")
     parser.add_argument("--regenerate", action="store_true", help="Write the input file even if it exists.")
     parser.add_argument("--no-docs", action="store_true", help="Print the figures; leave docs/benchmarks.md alone.")
     parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)  # internal: one phase in this process
@@ -354,18 +378,30 @@ def main() -> None:
     from django.core.management import call_command
 
     OUT.mkdir(parents=True, exist_ok=True)
-    source = OUT / f"processbench_{args.chains}x{args.steps}_s{args.seed}.json"
-    if args.regenerate or not source.exists():
-        started = time.perf_counter()
-        generate(source, args.chains, args.steps, args.seed)
-        print(f"generated {source.relative_to(ROOT)} in {time.perf_counter() - started:.1f} s", flush=True)
-    call_command("migrate", verbosity=0)
-    drop_project(SLUG)
 
-    report: dict = {"chains": args.chains, "input_mb": source.stat().st_size / 2**20, "repeat": args.repeat}
+    def source_for(chains: int) -> Path:
+        path = OUT / f"processbench_{chains}x{args.steps}_s{args.seed}.json"
+        if args.regenerate or not path.exists():
+            started = time.perf_counter()
+            generate(path, chains, args.steps, args.seed)
+            print(f"generated {path.relative_to(ROOT)} in {time.perf_counter() - started:.1f} s", flush=True)
+        return path
+
+    source = source_for(args.chains)
+    call_command("migrate", verbosity=0)
+    report: dict = {"chains": args.chains, "input_mb": source.stat().st_size / 2**20, "repeat": args.repeat,
+                    "load": round(os.getloadavg()[0], 1)}
+    sizes = []
+    for chains in [int(n) for n in args.sizes.split(",") if n.strip()]:
+        drop_project(SLUG)
+        result = run_phase("import", str(source_for(chains)))
+        sizes.append({"chains": chains, **{k: result[k] for k in ("seconds", "peak_mb", "file_mb")}})
+        print(f"import {chains:,} chains: {result['seconds']:.2f} s, {result['peak_mb']:.0f} MB", flush=True)
+    report["sizes"] = sizes
+    drop_project(SLUG)
     imp = report["import"] = run_phase("import", str(source))
-    print(f"import: {imp['seconds']:.2f} s, {imp['peak_mb']:.0f} MB, {imp['rows']:,} rows, CPU {_cpu(imp)}; "
-          f"{imp['breakdown']}", flush=True)
+    print(f"import: {imp['seconds']:.2f} s, {imp['peak_mb']:.0f} MB, {imp['rows']:,} rows, CPU {_cpu(imp)}",
+          flush=True)
     exports = {fmt: OUT / f"export.{fmt}.{'json' if fmt == 'processbench' else 'jsonl'}" for fmt in EXPORTS}
     report["exports"] = {}
     for _ in range(max(args.repeat, 1)):
@@ -380,6 +416,13 @@ def main() -> None:
             report["exports"][fmt] = {**best, "runs": runs}
     report["problems"] = check_exports(source, exports)
     print("check: " + ("ok" if not report["problems"] else "; ".join(report["problems"])), flush=True)
+    if args.peer:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from peers.label_studio import run as label_studio
+
+        peer = report["peer"] = label_studio(source, export=True, direct_export=False, check=False)
+        print(f"Label Studio: import {peer['import_seconds']:.1f} s (ours {imp['seconds']:.1f} s: "
+              f"{peer['import_seconds'] / imp['seconds']:.1f}x), export {peer.get('export_seconds')} s", flush=True)
 
     argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
     report["command"] = f"python bench/import_export.py {argv}".strip()
