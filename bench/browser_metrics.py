@@ -129,7 +129,8 @@ _PROBE_JS = r"""
     });
   }
   if (CONTROL) {
-    // The control's first shown frame, then the centre it keeps for two frames (where a click lands).
+    // The control's first shown frame; then, in every frame until the ready probe's rating shows, the
+    // centre it has kept for two frames (null while it moves: a page can shift it after showing it).
     let last = null;
     everyFrame(() => shown(document.querySelector(CONTROL), 'centre'), (frame) => {
       record('control')(frame);
@@ -137,8 +138,9 @@ _PROBE_JS = r"""
         const point = shown(document.querySelector(CONTROL), 'centre');
         const stable = point && last && point[0] === last[0] && point[1] === last[1];
         last = point;
-        return stable ? point : null;
-      }, (t, point) => { B.controlPoint = {ms: t, x: point[0], y: point[1]}; });
+        B.controlPoint = stable ? {ms: performance.now(), x: point[0], y: point[1]} : null;
+        return (stable && !READY) || B.ready !== null;
+      }, () => {});
     });
   }
 })();
@@ -201,10 +203,11 @@ def measure_ready_for_input(page: Page, *, key: str | None = None, timeout_ms: f
                             dropped_after_frames: int = 10) -> dict:
     """Call right after `navigate`, in a context made with `control` and `ready_reflected`. As soon as the
     control is shown and has kept its place for two frames, a real click lands on its centre (or `key` is
-    pressed); returns when a rendered frame shows the rating. An input is taken for dropped, and sent
-    again, only once `dropped_after_frames` frames have been rendered after it without showing the rating
-    (a page still busy renders no frame: its input is queued, and a second click would undo the first);
-    `ready_attempts` counts the inputs sent."""
+    pressed); returns when a rendered frame shows the rating. An input is taken for lost, and sent again
+    at the control's current centre, only once `dropped_after_frames` frames have been rendered after it
+    without showing the rating (a page still busy renders no frame: its input is queued, and a second
+    click would undo the first). `ready_attempts` counts the inputs sent: more than one means the page
+    dropped an input, or moved the control after showing it so that the click missed."""
     deadline = time.monotonic() + timeout_ms / 1000
 
     def left_ms() -> float:

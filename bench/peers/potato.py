@@ -432,6 +432,58 @@ def summarize(n_steps: int, runs: list[dict], first_error: list[dict], args) -> 
     }
 
 
+REPORT_ROWS = (
+    ("first step visible (main thread done with the frame)", "first_visible_ms", "ms"),
+    ("first step presented (Element Timing)", "first_presented_ms", "ms"),
+    ("first step in the document (hidden)", "first_in_dom_ms", "ms"),
+    ("server answered (first byte)", "response_start_ms", "ms"),
+    ("DOMContentLoaded", "dom_content_loaded_ms", "ms"),
+    ("ready for input (first rating shown)", "ready_ms", "ms"),
+    ("rating click p50", "click_p50_ms", "ms"),
+    ("rating click p95", "click_p95_ms", "ms"),
+    ("rating click p50, Event Timing", "click_event_timing_p50_ms", "ms"),
+    ("a rating's main-thread busy time, p50", "click_main_task_ms_p50", "ms"),
+    ("a rating's main-thread CPU time, p50", "click_main_cpu_ms_p50", "ms"),
+    ("first-error click (all clicks of all runs)", "first_error_ms", "ms"),
+    ("renderers' PSS after load", "memory_after_load.renderer_pss_mb", "MB"),
+    ("renderers' RSS after load", "memory_after_load.renderer_rss_mb", "MB"),
+    ("renderers' PSS after the ratings", "memory_after_clicks.renderer_pss_mb", "MB"),
+    ("JS heap after the ratings", "memory_after_clicks.js_heap_used_mb", "MB"),
+    ("DOM nodes after load", "memory_after_load.dom_nodes", ""),
+    ("saved state on disk after 51 ratings", "saved_state_mb", "MB"),
+    ("load average (1 min) at the start and end of runs", "loadavg_1min", ""),
+)
+
+
+def report(paths: list[Path]) -> str:
+    """A markdown table of the figures in result lines (one column per chain length, the last line of each)."""
+    lines = {}
+    for path in paths:
+        for text in path.read_text().splitlines():
+            line = json.loads(text)
+            lines[line["steps"]] = line
+    columns = sorted(lines)
+    out = ["| figure | " + " | ".join(f"{n:,} steps" for n in columns) + " |",
+           "| --- | " + " | ".join("---:" for _ in columns) + " |"]
+    for label, key, unit in REPORT_ROWS:
+        cells = []
+        for n in columns:
+            figure = lines[n]["summary"].get(key)
+            if figure is None and key in lines[n]["per_run"][0]:
+                values = [r[key] for r in lines[n]["per_run"]]
+                figure = bm.spread(v for value in values for v in (value if isinstance(value, list) else [value]))
+            cells.append("—" if not figure else f"{_fmt(figure['median'])} ({_fmt(figure['min'])}–{_fmt(figure['max'])})"
+                         + (f" {unit}" if unit else ""))
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    runs = " / ".join(f"{lines[n]['runs']}" for n in columns)
+    out.append(f"\nMedian (min–max) over the runs ({runs}); each run's own figures are in the result lines.")
+    return "\n".join(out)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
+
+
 def _chromium_version() -> str:
     done = subprocess.run([bm.CHROMIUM, "--version"], capture_output=True, text=True, check=False)
     return done.stdout.strip()
@@ -449,7 +501,12 @@ def main() -> None:
     parser.add_argument("--diagnose", action="store_true",
                         help="instead of the benchmark: a filmstrip and CPU profiles per chain length "
                         "(bench/out/peers/potato-<steps>-diagnostics.json and -filmstrip/)")
+    parser.add_argument("--report", type=Path, nargs="+", metavar="RESULTS",
+                        help="print a markdown table of result lines (e.g. bench/out/peers/potato-results.jsonl) and stop")
     args = parser.parse_args()
+    if args.report:
+        print(report(args.report))
+        return
     if args.clicks > 60:
         parser.error("--clicks: at most 60 (steps 2-61 are rated)")
 
