@@ -64,7 +64,7 @@ _PROBE_JS = r"""
 (() => {
   if (window.__bench) return;
   const B = window.__bench = {inputs: [], events: [], longTasks: [], paints: {}, lcp: null, firstPainted: null,
-                              first: null, firstInDom: null, control: null, controlPoint: null, ready: null,
+                              first: null, firstInDom: null, control: null, controlPoint: null, ready: null, readyPolls: 0,
                               current: null};
   const afterFrame = (cb) => {
     const ch = new MessageChannel();
@@ -104,7 +104,10 @@ _PROBE_JS = r"""
     window.addEventListener(type, (ev) => {
       B.inputs.push({type: ev.type, t0: ev.timeStamp, listener: performance.now()});
       // Nothing can show the ready probe's rating before an input: watch only from the first one on.
-      if (READY && !readyArmed) { readyArmed = true; everyFrame(READY, record('ready')); }
+      if (READY && !readyArmed) {
+        readyArmed = true;
+        everyFrame(() => { B.readyPolls += 1; return READY(); }, record('ready'));
+      }
     }, {capture: true});
   }
   const observe = (opts, cb) => { try { new PerformanceObserver((l) => l.getEntries().forEach(cb)).observe(opts); } catch (e) {} };
@@ -126,7 +129,8 @@ _PROBE_JS = r"""
     });
   }
   if (CONTROL) {
-    // The control's first shown frame, then the centre it keeps for two frames (where a click lands).
+    // The control's first shown frame; then, in every frame until the ready probe's rating shows, the
+    // centre it has kept for two frames (null while it moves: a page can shift it after showing it).
     let last = null;
     everyFrame(() => shown(document.querySelector(CONTROL), 'centre'), (frame) => {
       record('control')(frame);
@@ -134,8 +138,9 @@ _PROBE_JS = r"""
         const point = shown(document.querySelector(CONTROL), 'centre');
         const stable = point && last && point[0] === last[0] && point[1] === last[1];
         last = point;
-        return stable ? point : null;
-      }, (t, point) => { B.controlPoint = {ms: t, x: point[0], y: point[1]}; });
+        B.controlPoint = stable ? {ms: performance.now(), x: point[0], y: point[1]} : null;
+        return (stable && !READY) || B.ready !== null;
+      }, () => {});
     });
   }
 })();
@@ -195,28 +200,36 @@ def navigate(page: Page, url: str, *, timeout_ms: float = 120_000) -> None:
 
 
 def measure_ready_for_input(page: Page, *, key: str | None = None, timeout_ms: float = 120_000,
-                            retry_ms: float = 2_000) -> dict:
+                            dropped_after_frames: int = 10) -> dict:
     """Call right after `navigate`, in a context made with `control` and `ready_reflected`. As soon as the
     control is shown and has kept its place for two frames, a real click lands on its centre (or `key` is
-    pressed); returns when a rendered frame shows the rating. An input the page dropped (nothing shown
-    `retry_ms` after it was delivered) is sent again; `ready_attempts` counts the inputs."""
+    pressed); returns when a rendered frame shows the rating. An input is taken for lost, and sent again
+    at the control's current centre, only once `dropped_after_frames` frames have been rendered after it
+    without showing the rating (a page still busy renders no frame: its input is queued, and a second
+    click would undo the first). `ready_attempts` counts the inputs sent: more than one means the page
+    dropped an input, or moved the control after showing it so that the click missed."""
     deadline = time.monotonic() + timeout_ms / 1000
+
+    def left_ms() -> float:
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"the page did not show the ready probe's input within {timeout_ms / 1000:.0f} s")
+        return (deadline - time.monotonic()) * 1000
+
     attempts = 0
     while True:
-        left_ms = max(1.0, (deadline - time.monotonic()) * 1000)
-        point = page.wait_for_function("() => window.__bench.controlPoint", polling=20, timeout=left_ms).json_value()
+        point = page.wait_for_function("() => window.__bench.controlPoint", polling=20, timeout=left_ms()).json_value()
+        polls_before = page.evaluate("() => window.__bench.readyPolls")
         attempts += 1
         if key:
             page.keyboard.press(key)
         else:
             page.mouse.click(point["x"], point["y"])
-        try:
-            page.wait_for_function("() => window.__bench.ready !== null", polling=20,
-                                   timeout=min(retry_ms, max(1.0, (deadline - time.monotonic()) * 1000)))
+        state = page.wait_for_function(
+            "([before, frames]) => window.__bench.ready !== null ? 'shown'"
+            " : window.__bench.readyPolls - before >= frames ? 'dropped' : null",
+            arg=[polls_before, dropped_after_frames], polling=20, timeout=left_ms()).json_value()
+        if state == "shown":
             break
-        except PlaywrightTimeoutError:
-            if time.monotonic() >= deadline:
-                raise
     b = page.evaluate("() => ({ready: window.__bench.ready, inputs: window.__bench.inputs})")
     before = [i for i in b["inputs"] if i["t0"] <= b["ready"]["frame_ms"]]
     last = before[-1] if before else None
@@ -337,7 +350,7 @@ def click(page: Page, selector: str, *, timeout_ms: float = 60_000) -> None:
 
 def measure_click_to_frame(page: Page, selector: str, reflected_js: str, **kwargs) -> dict:
     """A real click at the centre of `selector` (scrolled into view first: not timed)."""
-    x, y = click_point(page, selector)
+    x, y = click_point(page, selector, timeout_ms=kwargs.get("timeout_ms", 60_000))
     return measure_input_to_frame(page, lambda: page.mouse.click(x, y), reflected_js, **kwargs)
 
 
