@@ -1,0 +1,606 @@
+"""Judge each equality of a step: mismatch, verified or abstain, with the values and the reason.
+
+Precision comes first: a *mismatch* is reported only when both sides have trustworthy values that
+differ beyond any reading of rounding, percentages or units, and the text around the equality does not
+change what it means. Everything else that is uncertain abstains, with a `rule` saying why:
+
+| rule | when | why not a mismatch |
+| --- | --- | --- |
+| `assignment` | `x = \\frac{14}{2}`: a lone variable on one side | the value given to an unknown is not checkable here |
+| `equation` | `5x = 2(3x-7)`: sides differ as functions | a statement to solve, not an identity |
+| `bare-numbers` | `1 hour = 60`, `Step 1 = 5`: two lone numbers that differ | unit conversions and labels |
+| `rounded-integer` | `150/7 = 21`: a whole number within one of the value | rounding up or down to whole items |
+| `last-digit` | `2/3 = 0.66`... but `0.334 = 0.34`: one unit in the last place | a rounding slip at worst |
+| `rounded-inputs` | `0.33 × 3 = 1`: consistent once 2+-decimal inputs are read as rounded | carried rounding |
+| `approximate` | `≈` within 10 % | approximations |
+| `mixed-units` | `2 hours + 30 minutes = 150` | terms in different units |
+| `unit-conversion` | `30 + 30 = 1 hour`: sides in different units, ratio a conversion factor | unit change |
+| `percent-additive` | `100 + 20% = 120` | "+ 20%" usually means "increased by 20 %" |
+| `boundary` | text before or after changes the meaning (`half of 10 + 4`, `= 7 remainder 2`) | truncated sides |
+| `disputed` | the sentence says wrong / wait / contradiction / ?, | the chain itself flags or questions it |
+| `not-evaluable` | too large, division by zero, complex, unsupported functions | no value |
+
+Verified is per equality only: a step is never "correct" because its equalities check out
+(`step_outcome` answers "mismatch" or "abstain").
+
+Rounding rule: when one side is a lone literal with d decimals and the exact value of the other needs
+more than d decimals, the literal may be that value rounded (either way at a tie) or truncated to d
+decimals: `1/3 = 0.33`, `2/3 = 0.67`, `2/3 = 0.66` are verified (rule `rounded`). A value that is
+exact at d decimals must match exactly: `1.25 × 4 = 5.01` is a mismatch.
+
+Percent rule: `%` divides by 100 (`20% of 50 = 10`); when exactly one side is a lone percentage and
+the other has none, the other may equal it as a fraction or as a number: `10/50 = 20%` and
+`10/50 × 100 = 20%` are both verified.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .lexer import RELATION, Tok, tokenize
+from .parser import Chain, Member, chains
+from .values import (
+    HasSymbols,
+    Irrational,
+    NotEvaluable,
+    Number,
+    approximate,
+    evaluate,
+    interval,
+    sample_coordinates,
+    samples,
+    symbols,
+)
+
+MISMATCH, VERIFIED, ABSTAIN = "mismatch", "verified", "abstain"
+OUTCOMES = (MISMATCH, VERIFIED, ABSTAIN)
+MAX_FINDINGS = 500  # per step: a 50,000-character step of "1+1=2" stops here
+
+_DISPUTE = re.compile(
+    r"\b(?:contradict\w*|impossible|absurd|incorrect\w*|wrong|mistake\w*|errors?|erroneous|false|typo|"
+    r"not\s+(?:equal|true|correct|possible|right|valid)|isn'?t|is\s+not|doesn'?t|does\s+not|"
+    r"no\s+solutions?|cannot|can'?t|instead|rather\s+than|actually|wait|oops|correction|"
+    r"re-?check\w*|recalculat\w*|re-?evaluat\w*|hmm+|invalid)\b|\?|\\neq|≠",
+    re.I,
+)
+# Ratios between units a chain converts without saying so: 30 + 30 = 1 (hour), 1.5 × 100 = 150 (cents).
+# The common ones excuse a difference when either side names a unit; small ones (3 feet in a yard,
+# 4 quarts in a gallon) only when both sides name different units, since slips hit them by chance.
+_CONVERSIONS = frozenset(
+    Fraction(x) for x in (60, 3600, 24, 1440, 7, 12, 52, 365, 30, 100, 1000, 16, 36, 144, 5280, 1760)
+)
+_SMALL_CONVERSIONS = frozenset(Fraction(x) for x in (2, 3, 4, 8, 10))
+_REL_SIGN = {"=": "=", "~": "≈"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One equality of a step and what the checker made of it.
+
+    `expression` is `text[start:end]` exactly; `lhs_value`/`rhs_value` are the evaluated sides
+    ("68", "10/3", "≈ 1.414213562", "5*x") or None when a side could not be evaluated; `rule` is a
+    short machine-readable reason (see the module docstring).
+    """
+
+    expression: str
+    start: int
+    end: int
+    outcome: str
+    lhs_value: str | None
+    rhs_value: str | None
+    detail: str
+    rule: str
+    relation: str = "="
+
+
+def step_outcome(findings: list[Finding]) -> str:
+    """A step's summary: "mismatch" if any equality is a confident mismatch, else "abstain".
+
+    Never "correct": checked equalities say nothing about the reasoning around them.
+    """
+    return MISMATCH if any(f.outcome == MISMATCH for f in findings) else ABSTAIN
+
+
+def check_steps(texts: list[str]) -> list[list[Finding]]:
+    """`check_step` for each text of a batch, in order."""
+    return [check_step(text) for text in texts]
+
+
+def check_step(text: str) -> list[Finding]:
+    """Every equality (`=`, `≈`) found in a step's prose and LaTeX, judged pair by pair in a chain."""
+    if not text or not RELATION.search(text):
+        return []
+    toks = tokenize(text, windows=True)
+    findings: list[Finding] = []
+    for chain in chains(toks, text):
+        values: dict[int, _Value] = {}
+        for k in range(len(chain.members) - 1):
+            findings.append(_judge(text, toks, chain, k, values))
+            if len(findings) >= MAX_FINDINGS:
+                return findings
+    return findings
+
+
+# -- values ----------------------------------------------------------------------------------------
+
+
+class _Value:
+    __slots__ = ("q", "exact", "names", "reason")
+
+    def __init__(self) -> None:
+        self.q: Fraction | None = None  # numeric value (exact, or a 50-digit approximation)
+        self.exact = True
+        self.names: list[str] = []  # variables, sorted
+        self.reason: str | None = None  # why there is no value
+
+
+def _value(member: Member, names: list[str] | None = None) -> _Value:
+    out = _Value()
+    node = member.node
+    try:
+        out.q = evaluate(node)
+        return out
+    except ZeroDivisionError:
+        out.reason = "division by zero"
+        return out
+    except HasSymbols:
+        pass
+    except Irrational:
+        try:
+            out.q, out.exact = approximate(node)
+        except ZeroDivisionError:
+            out.reason = "division by zero"
+        except NotEvaluable as exc:
+            out.reason = str(exc)
+        except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:  # sympy's own limits
+            out.reason = f"sympy could not evaluate it ({type(exc).__name__})"
+        return out
+    except NotEvaluable as exc:
+        out.reason = str(exc)
+        return out
+    out.names = sorted(symbols(node))
+    return out
+
+
+def _sample(member: Member, names: list[str], value: _Value) -> list[Fraction] | None:
+    try:
+        return samples(member.node, names)
+    except ZeroDivisionError:
+        value.reason = "division by zero at a sample point"
+    except NotEvaluable as exc:
+        value.reason = str(exc)
+    return None
+
+
+# -- display ---------------------------------------------------------------------------------------
+
+
+def fmt(q: Fraction, exact: bool = True) -> str:
+    """A value for people: 68, 2.5, 10/3, ≈ 1.414213562, 1.234568e+45."""
+    if not exact:
+        return "≈ " + _short_decimal(q)
+    if q.denominator == 1:
+        digits = str(abs(q.numerator))
+        if len(digits) > 30:
+            sign = "-" if q < 0 else ""
+            return f"{sign}{digits[0]}.{digits[1:7]}e+{len(digits) - 1}"
+        return str(q.numerator)
+    den = q.denominator
+    twos = fives = 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    places = max(twos, fives)
+    if den == 1 and places <= 12:
+        scaled = abs(q.numerator) * 10**places // q.denominator
+        sign = "-" if q < 0 else ""
+        whole, frac = divmod(scaled, 10**places)
+        return f"{sign}{whole}.{frac:0{places}d}"
+    if len(str(q.numerator)) + len(str(q.denominator)) <= 24:
+        return f"{q.numerator}/{q.denominator}"
+    return "≈ " + _short_decimal(q)
+
+
+def _short_decimal(q: Fraction) -> str:
+    if q == 0:
+        return "0"
+    magnitude = abs(q)
+    if Fraction(1, 10**6) <= magnitude < 10**15:
+        text = f"{float(q):.10g}"
+        return text
+    return f"{float(q):.6e}" if abs(q.numerator).bit_length() < 1000 else "(huge)"
+
+
+def _approx_suffix(q: Fraction) -> str:
+    shown = fmt(q)
+    return "" if "/" not in shown else f" ≈ {_short_decimal(q)}"
+
+
+def show(node: tuple) -> str:
+    """An expression for people: 17 × 4, 2(3x - 7), 14/2, √(2), 20% of 50 as 20% × 50."""
+    kind = node[0]
+    if kind == "n":
+        value, dec = node[1], node[2]
+        if dec > 0:
+            return f"{float(value):.{dec}f}" if abs(value) < 10**15 else fmt(value)
+        return fmt(value)
+    if kind == "s":
+        return str(node[1])
+    if kind == "pi":
+        return "π"
+    if kind == "+":
+        parts = []
+        for index, (sign, term) in enumerate(node[1]):
+            text = show(term)
+            if index == 0:
+                parts.append(text if sign > 0 else f"-{text}")
+            else:
+                parts.append(("+ " if sign > 0 else "- ") + text)
+        return " ".join(parts)
+    if kind == "*":
+        out = ""
+        for index, (op, factor) in enumerate(node[1]):
+            text = show(factor)
+            if factor[0] == "+":
+                text = f"({text})"
+            if index == 0:
+                out = text
+            elif op == "/":
+                out += f" ÷ {text}"
+            elif factor[0] in ("s", "g") and node[1][index - 1][1][0] in ("n", "s"):
+                out += text
+            else:
+                out += f" × {text}"
+        return out
+    if kind == "g":
+        return f"({show(node[1])})"
+    if kind == "neg":
+        return f"-{show(node[1])}"
+    if kind == "%":
+        return f"{show(node[1])}%"
+    if kind == "!":
+        return f"{show(node[1])}!"
+    if kind == "abs":
+        return f"|{show(node[1])}|"
+    if kind == "frac":
+        return f"{_atomic(node[1])}/{_atomic(node[2])}"
+    if kind == "^":
+        return f"{_atomic(node[1])}^{_atomic(node[2])}"
+    if kind == "sqrt":
+        prefix = "√" if node[2] is None else f"{_atomic(node[2])}√"
+        return f"{prefix}{_atomic(node[1])}"
+    if kind == "binom":
+        return f"C({show(node[1])}, {show(node[2])})"
+    return "?"
+
+
+def _eq(expression: str, value: str) -> str:
+    """ "17 × 4 = 68", "√2 ≈ 1.414213562", and just "1/21" when the expression is its value."""
+    if expression == value:
+        return value
+    if value.startswith("≈ "):
+        return f"{expression} {value}"
+    return f"{expression} = {value}"
+
+
+def _atomic(node: tuple) -> str:
+    text = show(node)
+    return text if node[0] in ("n", "s", "g", "pi") and not text.startswith("-") else f"({text})"
+
+
+# -- judging ---------------------------------------------------------------------------------------
+
+
+def _finding(text, start, end, outcome, lhs, rhs, detail, rule, rel) -> Finding:  # noqa: ANN001
+    return Finding(text[start:end], start, end, outcome, lhs, rhs, detail, rule, _REL_SIGN.get(rel, rel))
+
+
+def _judge(text: str, toks: list[Tok], chain: Chain, k: int, cache: dict[int, _Value]) -> Finding:
+    left, right = chain.members[k], chain.members[k + 1]
+    rel = chain.rels[k]
+    start, end = toks[left.i0].start, toks[right.last].end
+    left_ok = chain.left_clean or k > 0
+    right_ok = chain.right_clean or k < len(chain.rels) - 1
+    lv = cache.get(id(left)) or cache.setdefault(id(left), _value(left))
+    rv = cache.get(id(right)) or cache.setdefault(id(right), _value(right))
+
+    def out(outcome: str, detail: str, rule: str, lhs: str | None = None, rhs: str | None = None) -> Finding:
+        return _finding(text, start, end, outcome, lhs, rhs, detail, rule, rel)
+
+    for side, value in (("left", lv), ("right", rv)):
+        if value.reason is not None:
+            return out(ABSTAIN, f"The {side} side cannot be evaluated: {value.reason}.", "not-evaluable")
+    if lv.names or rv.names:
+        return _judge_symbolic(text, toks, chain, k, left, right, lv, rv, out, left_ok and right_ok)
+    assert lv.q is not None and rv.q is not None
+    return _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok, out)
+
+
+def _equal(a: Fraction, b: Fraction, exact: bool) -> bool:
+    if exact:
+        return a == b
+    return abs(a - b) <= Fraction(1, 10**40) * max(1, abs(a), abs(b))
+
+
+def _pct_shape(member: Member) -> tuple[bool, bool]:
+    """(has a percent anywhere, is a lone percentage)."""
+    node = member.node
+    has = _contains(node, "%")
+    while node[0] in ("neg", "g"):
+        node = node[1]
+    return has, node[0] == "%" and member.bare
+
+
+def _contains(node: tuple, kind: str) -> bool:
+    if node[0] == kind:
+        return True
+    if node[0] in ("+", "*"):
+        return any(_contains(child, kind) for _, child in node[1])
+    return any(isinstance(child, tuple) and _contains(child, kind) for child in node[1:])
+
+
+def _literals(node: tuple, out: list[tuple]) -> list[tuple]:
+    if node[0] == "n":
+        out.append(node)
+    elif node[0] in ("+", "*"):
+        for _, child in node[1]:
+            _literals(child, out)
+    else:
+        for child in node[1:]:
+            if isinstance(child, tuple):
+                _literals(child, out)
+    return out
+
+
+def _term_units(member: Member) -> tuple[set[str], set[str]]:
+    """(unit labels of the additive terms, all unit labels) of a side."""
+    node = member.node
+    while node[0] == "g":
+        node = node[1]
+    terms = node[1] if node[0] == "+" else [(1, node)]
+    term_labels = set()
+    for _, term in terms:
+        labels = [member.units[lit[3]] for lit in _literals(term, []) if lit[3] in member.units]
+        if labels:
+            term_labels.add(labels[-1])
+    return term_labels, set(member.units.values())
+
+
+def _percent_in_sum(member: Member) -> bool:
+    node = member.node
+    while node[0] == "g":
+        node = node[1]
+    if node[0] != "+":
+        return False
+    flags = [_contains(term, "%") for _, term in node[1]]
+    return any(flags) and not all(flags)
+
+
+def _rounding(v: Fraction, c: Fraction, d: int) -> str | None:
+    """How a stated literal c with d decimals relates to an exact value v that needs more decimals.
+
+    "rounded": c is v rounded to d decimals (a tie either way) or truncated; "near": c is within one
+    unit of the last place; None otherwise, or when v is exact at d decimals (then c must equal it).
+    """
+    scale = 10**d
+    scaled = v * scale
+    if scaled.denominator == 1:
+        return None
+    low = Fraction(scaled.numerator // scaled.denominator, scale)
+    high = low + Fraction(1, scale)
+    if c != low and c != high:
+        return None
+    if abs(v - c) * 2 * scale <= 1 or c == (low if v > 0 else high):
+        return "rounded"
+    return "near"
+
+
+def _stated(member: Member, other_has_pct: bool) -> list[tuple[Number, int]]:
+    """(value, decimals) readings of a side that is a lone literal: the number the text claims.
+
+    A lone percentage read against a side without one is both p/100 (with two more decimals) and p.
+    """
+    if not member.bare:
+        return []
+    lit = _literals(member.node, [])
+    if len(lit) != 1 or lit[0][2] < 0:
+        return []
+    value, decimals = member_value_sign(member.node) * lit[0][1], lit[0][2]
+    if not _contains(member.node, "%"):
+        return [(value, decimals)]
+    readings = [(Fraction(value, 100), decimals + 2)]
+    if not other_has_pct:
+        readings.append((value, decimals))
+    return readings
+
+
+def member_value_sign(node: tuple) -> int:
+    sign = 1
+    while node[0] in ("neg", "%", "g"):
+        if node[0] == "neg":
+            sign = -sign
+        node = node[1]
+    return sign
+
+
+def _context_disputes(text: str, start: int, end: int) -> bool:
+    """Does the sentence around an equality question or reject it ("wait", "is wrong", "?")?"""
+    lo = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start), text.rfind("? ", 0, start), -1)
+    hi_candidates = [p for p in (text.find(". ", end), text.find("\n", end)) if p != -1]
+    hi = min(hi_candidates) if hi_candidates else len(text)
+    return _DISPUTE.search(text, lo + 1, hi + 1) is not None
+
+
+def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok, out) -> Finding:  # noqa: ANN001, C901
+    a, b = lv.q, rv.q
+    exact = lv.exact and rv.exact
+    lhs_s, rhs_s = fmt(a, lv.exact), fmt(b, rv.exact)
+    shown = _eq(show(left.node), lhs_s)
+    sign = _REL_SIGN[rel]
+
+    if _equal(a, b, exact):
+        if left.bare or right.bare:
+            detail = f"{show(left.node)} {sign} {show(right.node)}"
+        else:
+            detail = f"{show(left.node)} {sign} {show(right.node)}, both {lhs_s.removeprefix('≈ ')}"
+        if not exact:
+            detail += " (equal to 40 significant digits)"
+        return out(VERIFIED, detail + _approx_suffix(a), "exact", lhs_s, rhs_s)
+    if left.bare and right.bare:
+        return out(
+            ABSTAIN, f"Two lone numbers ({lhs_s} and {rhs_s}): a unit conversion or a label, not a calculation.",
+            "bare-numbers", lhs_s, rhs_s,
+        )
+    if left.bare and left.labelled and not right.bare:
+        # "5 pairs = 5 * 2 = 10", "Total oranges in 8 boxes = 8 * 20": a quantity named, then computed.
+        return out(
+            ABSTAIN, f"{lhs_s} with its unit names a quantity that the right side computes ({show(right.node)}).",
+            "label", lhs_s, rhs_s,
+        )
+    # Percentages read both ways when only one side has one.
+    l_has, l_lone = _pct_shape(left)
+    r_has, r_lone = _pct_shape(right)
+    if r_lone and not l_has and _equal(a, b * 100, exact):
+        return out(VERIFIED, f"{shown} = {fmt(b * 100)}%", "percent", lhs_s, fmt(b * 100))
+    if l_lone and not r_has and _equal(a * 100, b, exact):
+        return out(VERIFIED, f"{fmt(a * 100)}% = {show(right.node)} = {rhs_s}", "percent", fmt(a * 100), rhs_s)
+
+    # Rounding of a stated literal.
+    stated_side = right if right.bare else (left if left.bare else None)
+    if stated_side is not None:
+        other = a if stated_side is right else b
+        other_pct = l_has if stated_side is right else r_has
+        for c, d in _stated(stated_side, other_pct):
+            how = _rounding(other, c, d)
+            if how == "rounded" and d > 0:
+                return out(VERIFIED, f"{shown}{_approx_suffix(a)}, which rounds to {fmt(c)}", "rounded", lhs_s, rhs_s)
+            if how is not None and d == 0:
+                return out(
+                    ABSTAIN, f"{shown}{_approx_suffix(a)}; {fmt(c)} is it rounded to a whole number, or a slip.",
+                    "rounded-integer", lhs_s, rhs_s,
+                )
+            if how == "near":
+                return out(
+                    ABSTAIN, f"{shown}; {fmt(c)} is off by one in its last decimal place.", "last-digit", lhs_s, rhs_s
+                )
+            if rel == "~":
+                # An approximation of an integer with trailing zeros is to that many places: 1234 ≈ 1200.
+                places = 0
+                if d == 0 and c != 0:
+                    n = abs(c.numerator)
+                    while n % 10 == 0:
+                        n //= 10
+                        places += 1
+                tolerance = Fraction(1, 2 * 10**d) if d > 0 else Fraction(10**places, 2)
+                if abs(other - c) <= tolerance:
+                    return out(VERIFIED, f"{shown}{_approx_suffix(a)} ≈ {fmt(c)}", "approximate", lhs_s, rhs_s)
+
+    term_l, units_l = _term_units(left)
+    term_r, units_r = _term_units(right)
+    if len(term_l) > 1 or len(term_r) > 1:
+        return out(
+            ABSTAIN, f"{shown}, but its terms are in different units ({', '.join(sorted(term_l | term_r))}).",
+            "mixed-units", lhs_s, rhs_s,
+        )
+    if _percent_in_sum(left) or _percent_in_sum(right):
+        return out(
+            ABSTAIN, f"{shown}; a percentage added to a plain number usually means a relative change.",
+            "percent-additive", lhs_s, rhs_s,
+        )
+    if rel == "~":
+        scale = max(abs(a), abs(b))
+        if scale == 0 or abs(a - b) * 10 <= scale:
+            return out(ABSTAIN, f"{shown}, approximately {rhs_s} (within 10 %).", "approximate", lhs_s, rhs_s)
+    # Inputs that look rounded (two or more decimals) may carry their rounding into the result.
+    rounded = frozenset(
+        lit[3] for side in (left, right) for lit in _literals(side.node, []) if lit[2] >= 2 or (side.bare and lit[2] > 0)
+    )
+    if rounded:
+        try:
+            lo_l, hi_l = interval(left.node, rounded)
+            lo_r, hi_r = interval(right.node, rounded)
+            if lo_l <= hi_r and lo_r <= hi_l:
+                return out(
+                    ABSTAIN, f"{shown}, not {rhs_s}, but the difference is within the rounding of its inputs.",
+                    "rounded-inputs", lhs_s, rhs_s,
+                )
+        except (NotEvaluable, ZeroDivisionError):
+            pass
+    if (units_l or units_r) and not (units_l & units_r) and b != 0 and a != 0:
+        ratio = abs(Fraction(a) / b)
+        factors = _CONVERSIONS | _SMALL_CONVERSIONS if units_l and units_r else _CONVERSIONS
+        if ratio in factors or (1 / ratio) in factors:
+            return out(
+                ABSTAIN,
+                f"{shown} against {rhs_s}: the sides are in different units "
+                f"({', '.join(sorted(units_l)) or 'none'} vs {', '.join(sorted(units_r)) or 'none'}).",
+                "unit-conversion", lhs_s, rhs_s,
+            )
+    if not left_ok or not right_ok:
+        where = "before" if not left_ok else "after"
+        return out(
+            ABSTAIN, f"{shown}, not {rhs_s}, but the text {where} it may change what it means.", "boundary", lhs_s, rhs_s
+        )
+    if _context_disputes(text, start, end):
+        return out(ABSTAIN, f"{shown}, not {rhs_s}; the sentence itself questions it.", "disputed", lhs_s, rhs_s)
+    if rel == "~":
+        return out(MISMATCH, f"{shown}, not approximately {rhs_s}.", "approximate", lhs_s, rhs_s)
+    rhs_claim = rhs_s if right.bare else _eq(show(right.node), rhs_s)
+    return out(MISMATCH, f"{shown}, not {rhs_claim}.", "exact", lhs_s, rhs_s)
+
+
+def _judge_symbolic(text, toks, chain, k, left, right, lv, rv, out, clean) -> Finding:  # noqa: ANN001
+    names = sorted(set(lv.names) | set(rv.names))
+    lhs_form, rhs_form = show(left.node), show(right.node)
+    for member in (left, right):
+        node = member.node
+        while node[0] == "g":
+            node = node[1]
+        if node[0] == "s" and not (lv.names and rv.names):
+            other = rv if member is left else lv
+            shown = "" if other.q is None else f" = {fmt(other.q, other.exact)}"
+            return out(
+                ABSTAIN,
+                f"{node[1]} is an unknown: the value given to it{shown} is not checked here.",
+                "assignment",
+                lhs_form if member is left else (fmt(lv.q, lv.exact) if lv.q is not None else lhs_form),
+                rhs_form if member is right else (fmt(rv.q, rv.exact) if rv.q is not None else rhs_form),
+            )
+    left_points = _sample(left, names, lv) if lv.names else [lv.q] * 3
+    right_points = _sample(right, names, rv) if rv.names else [rv.q] * 3
+    if left_points is None or right_points is None or None in left_points or None in right_points:
+        reason = lv.reason or rv.reason or "not a rational function"
+        return out(ABSTAIN, f"Not checked: {reason}.", "not-evaluable", lhs_form, rhs_form)
+    if any(not v.exact for v in (lv, rv)):
+        return out(ABSTAIN, "Not checked: a radical next to variables.", "not-evaluable", lhs_form, rhs_form)
+    diffs = [x - y for x, y in zip(left_points, right_points, strict=True)]
+    variables = ", ".join(names)
+    if all(d == 0 for d in diffs):
+        return out(VERIFIED, f"{lhs_form} = {rhs_form} for every {variables} (an identity).", "identity", lhs_form, rhs_form)
+    start, end = toks[left.i0].start, toks[right.last].end
+    if (
+        len(set(diffs)) == 1
+        and clean
+        and toks[left.i0].math
+        and not _context_disputes(text, start, end)
+    ):
+        return out(
+            MISMATCH,
+            f"No value of {variables} makes {lhs_form} equal {rhs_form}: they always differ by {fmt(diffs[0])}.",
+            "no-solution",
+            lhs_form,
+            rhs_form,
+        )
+    detail = f"An equation in {variables}, not an identity: it is not checked."
+    if len(names) == 1:
+        xs = sample_coordinates(0)
+        slope = Fraction(diffs[1] - diffs[0]) / (xs[1] - xs[0])
+        if slope != 0 and diffs[2] - diffs[0] == slope * (xs[2] - xs[0]):
+            root = xs[0] - diffs[0] / slope
+            detail = f"An equation in {names[0]}, not an identity: it holds only for {names[0]} = {fmt(root)}."
+    return out(ABSTAIN, detail, "equation", lhs_form, rhs_form)

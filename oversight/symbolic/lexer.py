@@ -1,0 +1,559 @@
+"""Math regions and tokens of a step's text. Pure: no Django, no sympy.
+
+A step mixes prose and LaTeX. `tokenize(text)` returns one flat token list for the whole step: prose
+is lexed in *text mode*, the inside of `\\(...\\)`, `\\[...\\]`, `$...$`, `$$...$$` and math
+environments in *math mode*, and each region's delimiters become BOUND tokens. Every token keeps its
+character offsets in the step, so a finding can always be sliced back out of the original text.
+
+The two modes differ only where prose and LaTeX disagree:
+- letters: in math mode every letter is a variable (`xy` is x·y); in prose words are words and a lone
+  letter is a variable (except "a", "A", "I": articles and the pronoun);
+- `x` between two numbers in prose is multiplication ("42 bales x 75 pounds"); in math it is x;
+- `!` after a number is a factorial in math; in prose only when an operator or `=` follows
+  ("5! = 120"), since "= 8!" is far more often an exclamation than 40,320;
+- `$` in prose opens math only under pandoc's rule (the opener is followed by a non-space, the closer
+  is preceded by a non-space and not followed by a digit), so "$300 + $6 - $275" stays currency.
+
+Lexing is linear in the text: one compiled regex, delimiters paired through sorted position lists.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from fractions import Fraction
+
+# Token kinds.
+NUM = "NUM"  # val: Fraction; dec: digits after the decimal point (0 for integers)
+CUR = "CUR"  # currency sign; val: "$", "€", ...
+PCT = "PCT"  # %, \%, "percent"
+OP = "OP"  # val: + - * / ^
+LP, RP = "LP", "RP"  # ( [ \left( ...
+LB, RB = "LB", "RB"  # { } in math (grouping, arguments)
+REL = "REL"  # val: "=" or "~" (approximately) or "other" (<, ≤, ≠, ≡, ...)
+SYM = "SYM"  # a variable; val: its name
+WORD = "WORD"  # a prose word, lower-cased; in math a run of letters that is a unit or an English word
+TEXT = "TEXT"  # \text{...}; val: tuple of lower-cased words
+PUNCT = "PUNCT"  # . , ; : ? ! and list markers ("1." at a line start)
+SEP = "SEP"  # statement separators: \\ \quad \Rightarrow \implies, \begin{...}, "=>", "→"
+BOUND = "BOUND"  # start or end of a math region (val "open"/"close"), or of \boxed{...}
+CMD = "CMD"  # val: frac, sqrt, binom, pi or the name of a command we do not evaluate
+BAR = "BAR"  # | (absolute value)
+US = "US"  # _ (subscript)
+BANG = "BANG"  # factorial
+SUPPOW = "SUPPOW"  # ² ³; val: the exponent as Fraction
+DOTS = "DOTS"  # ... … \cdots \ldots: an omitted part or a repeating decimal
+OTHER = "OTHER"  # anything we do not read: dates, times, ordinals, bad numbers, stray symbols
+
+MAX_NUMBER_DIGITS = 40  # longer literals are read as OTHER: nobody checks 41-digit arithmetic by hand
+
+_MATH_ENVS = r"(?:equation|align|alignat|gather|eqnarray|multline|displaymath|math|flalign)\*?"
+_DELIMS = re.compile(
+    r"\$\$|\\\[|\\\]|\\\(|\\\)|\\begin\{" + _MATH_ENVS + r"\}|\\end\{" + _MATH_ENVS + r"\}|(?<!\\)\$"
+)
+
+# One regex for both modes. The common tokens (spaces, words, plain numbers) come first and take a
+# single attempt; the rarer number shapes and the backslash commands sit behind a one-character
+# lookahead so that most positions never try them.
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<lmark>(?:\d{1,2}|[a-hA-H])[.)](?=[ \t]))
+  | (?P<word>[A-Za-z]+(?:['’][A-Za-z]+)*)
+  | (?P<num>\d+(?:\.\d+)?)(?![\d.,:/eEA-Za-z{\\-])
+  | (?=\d)(?:
+        (?P<date>\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}(?![\d/]))
+      | (?P<clock>\d+(?::\d+)+|\d+(?:st|nd|rd|th|am|pm)(?![A-Za-z]))
+      | (?P<sci>\d+(?:\.\d+)?[eE][-+]?\d{1,3}(?![\w.]))
+      | (?P<thou>\d{1,3}(?:(?:,|\{,\}|,\\!|\\,)\d{3})+(?!\d|,\d|\.\d+\.)(?:\.\d+)?)
+      | (?P<badnum>\d+(?:,\d+)+|\d+(?:\.\d+){2,})
+      | (?P<num2>\d+(?:\.\d+)?(?!\.\d))
+    )
+  | (?P<dot>(?<![\w.])\.\d+)
+  | (?=\\)(?:
+        (?P<env>\\(?:begin|end)[ \t]*\{[^{}]{0,30}\}(?:\{[^{}]{0,30}\})?)
+      | (?P<text>\\(?:text|textbf|textit|textrm|textsf|texttt|textnormal|mathrm|mathbf|mathit|mathsf|mathtt|mbox|hbox|operatorname)\*?[ \t]*\{(?P<tbody>[^{}]{0,200})\})
+      | (?P<skip>\\(?:left|right)[ \t]*\.)
+      | (?P<cmd>\\(?:[A-Za-z]+|.))
+    )
+  | (?P<deg>\^[ \t]*(?:\{[ \t]*\\circ[ \t]*\}|\\circ)|°)
+  | (?P<op2>==|<=|>=|!=|:=|=>|->|\*\*|\.\.\.)
+  | (?P<ch>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_GREEK = frozenset(
+    ["alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"]
+)
+_SKIP_CMDS = frozenset(
+    ["left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr", "displaystyle", "textstyle", "scriptstyle", "limits", "nolimits", "space", "thinspace", "medspace", "negthinspace", "mathstrut"]
+) | {",", ";", ":", "!", " ", "&"}
+_CMD_TOKENS: dict[str, tuple[str, object]] = {
+    "times": (OP, "*"),
+    "cdot": (OP, "*"),
+    "ast": (OP, "*"),
+    "div": (OP, "/"),
+    "frac": (CMD, "frac"),
+    "dfrac": (CMD, "frac"),
+    "tfrac": (CMD, "frac"),
+    "cfrac": (CMD, "frac"),
+    "sqrt": (CMD, "sqrt"),
+    "binom": (CMD, "binom"),
+    "dbinom": (CMD, "binom"),
+    "tbinom": (CMD, "binom"),
+    "pi": (CMD, "pi"),
+    "boxed": (CMD, "boxed"),
+    "fbox": (CMD, "boxed"),
+    "%": (PCT, "%"),
+    "$": (CUR, "$"),
+    "{": (LP, "{"),
+    "}": (RP, "}"),
+    "lvert": (BAR, "|"),
+    "rvert": (BAR, "|"),
+    "vert": (BAR, "|"),
+    "approx": (REL, "~"),
+    "simeq": (REL, "~"),
+    "thickapprox": (REL, "~"),
+    "approxeq": (REL, "~"),
+    "sim": (REL, "~"),
+    "cdots": (DOTS, "..."),
+    "ldots": (DOTS, "..."),
+    "dots": (DOTS, "..."),
+    "dotsb": (DOTS, "..."),
+    "vdots": (DOTS, "..."),
+    "\\": (SEP, "\\\\"),
+    "newline": (SEP, "\\\\"),
+    "quad": (SEP, "quad"),
+    "qquad": (SEP, "quad"),
+    "hline": (SEP, "hline"),
+    "Rightarrow": (SEP, "=>"),
+    "implies": (SEP, "=>"),
+    "Longrightarrow": (SEP, "=>"),
+    "rightarrow": (SEP, "=>"),
+    "longrightarrow": (SEP, "=>"),
+    "to": (SEP, "=>"),
+    "iff": (SEP, "=>"),
+    "Leftrightarrow": (SEP, "=>"),
+    "therefore": (SEP, "=>"),
+    "because": (SEP, "=>"),
+    "text": (OTHER, "text"),  # \text without a simple {...} body
+}
+for _rel in ["neq", "ne", "le", "leq", "ge", "geq", "lt", "gt", "leqslant", "geqslant", "equiv", "cong", "propto", "in", "notin", "subset", "subseteq", "ll", "gg"]:
+    _CMD_TOKENS[_rel] = (REL, "other")
+
+_CHARS: dict[str, tuple[str, object]] = {
+    "+": (OP, "+"),
+    "-": (OP, "-"),
+    "−": (OP, "-"),
+    "*": (OP, "*"),
+    "×": (OP, "*"),
+    "·": (OP, "*"),
+    "⋅": (OP, "*"),
+    "∙": (OP, "*"),
+    "/": (OP, "/"),
+    "÷": (OP, "/"),
+    "^": (OP, "^"),
+    "=": (REL, "="),
+    "≈": (REL, "~"),
+    "≃": (REL, "~"),
+    "≅": (REL, "other"),
+    "≠": (REL, "other"),
+    "<": (REL, "other"),
+    ">": (REL, "other"),
+    "≤": (REL, "other"),
+    "≥": (REL, "other"),
+    "≡": (REL, "other"),
+    "(": (LP, "("),
+    "[": (LP, "["),
+    ")": (RP, ")"),
+    "]": (RP, "]"),
+    "%": (PCT, "%"),
+    "$": (CUR, "$"),
+    "€": (CUR, "€"),
+    "£": (CUR, "£"),
+    "¥": (CUR, "¥"),
+    "₹": (CUR, "₹"),
+    ".": (PUNCT, "."),
+    ",": (PUNCT, ","),
+    ";": (PUNCT, ";"),
+    ":": (PUNCT, ":"),
+    "?": (PUNCT, "?"),
+    "!": (PUNCT, "!"),
+    '"': (PUNCT, '"'),
+    "“": (PUNCT, '"'),
+    "”": (PUNCT, '"'),
+    "—": (PUNCT, "—"),
+    "|": (BAR, "|"),
+    "_": (US, "_"),
+    "…": (DOTS, "..."),
+    "→": (SEP, "=>"),
+    "⇒": (SEP, "=>"),
+    "√": (CMD, "sqrt"),
+    "π": (CMD, "pi"),
+    "²": (SUPPOW, Fraction(2)),
+    "³": (SUPPOW, Fraction(3)),
+    "½": (NUM, Fraction(1, 2)),
+    "¼": (NUM, Fraction(1, 4)),
+    "¾": (NUM, Fraction(3, 4)),
+}
+_OP2: dict[str, tuple[str, object]] = {
+    "==": (REL, "="),
+    "<=": (REL, "other"),
+    ">=": (REL, "other"),
+    "!=": (REL, "other"),
+    ":=": (REL, "other"),
+    "=>": (SEP, "=>"),
+    "->": (SEP, "=>"),
+    "**": (PUNCT, "**"),  # markdown bold far more often than a power
+    "...": (DOTS, "..."),
+}
+# Prose words that are operators or relations.
+_WORD_TOKENS: dict[str, tuple[str, object]] = {
+    "times": (OP, "*"),
+    "plus": (OP, "+"),
+    "minus": (OP, "-"),
+    "equals": (REL, "="),
+    "percent": (PCT, "%"),
+}
+# Short letter runs in math mode that are units or words, not products of variables.
+MATH_WORDS = frozenset(
+    ["cm", "km", "kg", "mg", "ml", "mm", "hr", "hrs", "min", "mins", "sec", "secs", "ft", "yd", "mi", "lb", "lbs", "oz", "mph", "kph", "cal", "deg", "rad", "per", "day", "days", "yr", "yrs", "usd", "and", "or", "if", "so", "the", "for", "to", "of", "is", "are", "mod", "gcd", "lcm", "max", "min", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "lim", "det", "arg", "dim", "ker", "hom", "inf", "sup"]
+)
+
+
+_LETTERS = re.compile(r"[a-z]+")
+_OPAQUE_ENV = re.compile(r"matrix|cases|array|tabular")
+
+
+class Tok:
+    """One token: kind, offsets in the step, value, mode (math or prose), decimals of a literal."""
+
+    __slots__ = ("kind", "start", "end", "val", "math", "dec", "glued")
+
+    def __init__(self, kind: str, start: int, end: int, val: object, math: bool, dec: int = 0) -> None:
+        self.kind = kind
+        self.start = start
+        self.end = end
+        self.val = val
+        self.math = math
+        self.dec = dec
+        self.glued = False  # no space between this token and the previous one
+
+    def __repr__(self) -> str:  # for debugging and test failure messages
+        return f"{self.kind}({self.val!r})@{self.start}"
+
+
+def _number(raw: str) -> tuple[int | Fraction, int] | None:
+    """A literal's exact value (an int when whole) and its count of decimals; None if too long."""
+    digits = raw.replace(",", "").replace("{}", "").replace("\\!", "").replace("\\,", "")
+    if len(digits) > MAX_NUMBER_DIGITS + 6 and sum(c.isdigit() for c in digits) > MAX_NUMBER_DIGITS:
+        return None
+    if "e" in digits or "E" in digits:
+        mantissa, _, exponent = digits.replace("E", "e").partition("e")
+        value = Fraction(mantissa) * Fraction(10) ** int(exponent)
+        return value, 0 if "." not in mantissa else len(mantissa.partition(".")[2])
+    whole, _, frac = digits.partition(".")
+    if not frac:
+        return int(whole or "0"), 0
+    return Fraction(int(whole + frac), 10 ** len(frac)), len(frac)
+
+
+def math_regions(text: str) -> list[tuple[int, int, int, int]]:
+    """(open_start, inner_start, inner_end, close_end) of each math region, in order, not nested.
+
+    An opener without its closer is prose. Each opener finds its closer by bisection in the sorted
+    positions of that closer, so a step full of unmatched `\\[` stays linear.
+    """
+    if "$" not in text and "\\" not in text:
+        return []
+    matches = list(_DELIMS.finditer(text))
+    if not matches:
+        return []
+    closers: dict[str, list[int]] = {"\\]": [], "\\)": [], "$$": [], "end": []}
+    ends: dict[str, list[int]] = {"\\]": [], "\\)": [], "$$": [], "end": []}
+    singles: list[int] = []  # indexes into `matches` of single `$`
+    for index, match in enumerate(matches):
+        delim = match.group()
+        key = "end" if delim.startswith("\\end") else delim
+        if key in closers:
+            closers[key].append(match.start())
+            ends[key].append(match.end())
+        if delim == "$":
+            singles.append(index)
+    # A single `$` can close (pandoc) when preceded by a non-space and not followed by a digit.
+    n = len(text)
+    closing_ok = []
+    for index in singles:
+        at = matches[index].start()
+        before = text[at - 1] if at > 0 else " "
+        after = text[at + 1] if at + 1 < n else " "
+        closing_ok.append(not before.isspace() and not after.isdigit())
+    single_pos = {matches[index].start(): k for k, index in enumerate(singles)}
+
+    regions: list[tuple[int, int, int, int]] = []
+    cursor = 0
+    for match in matches:
+        start = match.start()
+        if start < cursor:
+            continue
+        delim = match.group()
+        if delim in ("\\[", "\\(", "$$") or delim.startswith("\\begin"):
+            key = {"\\[": "\\]", "\\(": "\\)", "$$": "$$"}.get(delim, "end")
+            positions = closers[key]
+            k = bisect_right(positions, match.end() - 1)
+            if key == "$$":
+                while k < len(positions) and positions[k] < match.end():
+                    k += 1
+            if k < len(positions):
+                regions.append((start, match.end(), positions[k], ends[key][k]))
+                cursor = ends[key][k]
+        elif delim == "$":
+            k = single_pos[start]
+            after = text[start + 1] if start + 1 < n else " "
+            if after.isspace():
+                continue
+            # The closer is the next `$`: math cannot hold one, so a `$` that cannot close
+            # ("$213.92 = 0.20 × $213.92 = $\boxed{42.78}$") means the opener was currency.
+            close = k + 1
+            if close >= len(singles) or not closing_ok[close]:
+                continue
+            close_at = matches[singles[close]].start()
+            # A blank line or a long stretch means the `$` was currency after all.
+            if close_at - start > 1500 or "\n\n" in text[start:close_at]:
+                continue
+            regions.append((start, start + 1, close_at, close_at + 1))
+            cursor = close_at + 1
+    return regions
+
+
+def _line_start(text: str, s: int) -> bool:
+    """Is text[s] the first non-blank character of its line (where "1." or "a)" is a list marker)?"""
+    line = text.rfind("\n", 0, s) + 1
+    return s - line < 8 and not text[line:s].strip()
+
+
+def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) -> None:  # noqa: C901
+    """Append the tokens of text[start:end] in the given mode to `out`."""
+    braces: list[bool] = []  # True for a brace opened by \boxed
+    boxed_pending = False
+    prev_end = -1
+    append = out.append
+    for m in _TOKEN.finditer(text, start, end):
+        kind = m.lastgroup
+        if kind == "ws" or kind == "skip":
+            continue
+        s, e = m.span()
+        if kind == "word":
+            word = m.group()
+            low = word.lower()
+            if math:
+                if len(word) == 1:
+                    tok = Tok(SYM, s, e, word, True)
+                elif low in MATH_WORDS or len(word) > 3:
+                    tok = Tok(WORD, s, e, low, True)
+                else:  # "xy", "abc": a product of variables
+                    for offset, letter in enumerate(word):
+                        single = Tok(SYM, s + offset, s + offset + 1, letter, True)
+                        single.glued = offset > 0 or s == prev_end
+                        append(single)
+                    prev_end = e
+                    continue
+            elif low in _WORD_TOKENS:
+                k, v = _WORD_TOKENS[low]
+                tok = Tok(k, s, e, v, False)
+            elif len(word) == 1:
+                tok = Tok(SYM, s, e, word, False) if word not in "aAI" else Tok(WORD, s, e, low, False)
+            else:
+                tok = Tok(WORD, s, e, low, False)
+        elif kind == "num" or kind == "num2" or kind == "thou" or kind == "sci" or kind == "dot":
+            parsed = _number(m.group())
+            if parsed is None:
+                tok = Tok(OTHER, s, e, "long-number", math)
+            else:
+                tok = Tok(NUM, s, e, parsed[0], math, parsed[1])
+        elif kind == "lmark":
+            if _line_start(text, s):
+                tok = Tok(PUNCT, s, e, "list", math)  # "1." "2)" "a)" at a line start
+            else:  # "e.g. ", "x) ": the character and its punctuation, as two tokens
+                head = m.group()[:-1]
+                if head.isdigit():
+                    first = Tok(NUM, s, e - 1, int(head), math)
+                elif math or head not in "aAI":
+                    first = Tok(SYM, s, e - 1, head, math)
+                else:
+                    first = Tok(WORD, s, e - 1, head.lower(), math)
+                first.glued = s == prev_end
+                append(first)
+                k, v = _CHARS[m.group()[-1]]
+                tok = Tok(k, e - 1, e, v, math)
+                tok.glued = True
+                prev_end = e
+                append(tok)
+                continue
+        elif kind == "ch":
+            ch = m.group()
+            if math and (ch == "&" or ch == "~"):
+                continue
+            if ch == "{":
+                braces.append(boxed_pending)
+                if boxed_pending:
+                    boxed_pending = False
+                    tok = Tok(BOUND, s, e, "open", math)
+                else:
+                    tok = Tok(LB, s, e, "{", math)
+            elif ch == "}":
+                opened_by_box = braces.pop() if braces else False
+                tok = Tok(BOUND, s, e, "close", math) if opened_by_box else Tok(RB, s, e, "}", math)
+            elif ch == "!" and (math or (s == prev_end and re.match(r"\s*[=+\-*/×]", text[e : e + 4]))):
+                tok = Tok(BANG, s, e, "!", math)  # factorial; in prose only as in "5! = 120"
+            elif ch == "&":
+                tok = Tok(WORD, s, e, "and", math)
+            elif ch in _CHARS:
+                k, v = _CHARS[ch]
+                tok = Tok(k, s, e, v, math, -1 if k == NUM else 0)
+            else:
+                tok = Tok(OTHER, s, e, ch, math)
+        elif kind == "cmd":
+            name = m.group()[1:]
+            if name in _SKIP_CMDS:
+                continue
+            if name in _GREEK:
+                tok = Tok(SYM, s, e, "\\" + name, math)
+            elif name in _CMD_TOKENS:
+                k, v = _CMD_TOKENS[name]
+                if k == CMD and v == "boxed":
+                    boxed_pending = True
+                    continue
+                if (k == LP and v == "{") or (k == RP and v == "}"):  # \{ \}: literal braces
+                    v = "\\" + str(v)
+                tok = Tok(k, s, e, v, math)
+            elif name in ("(", ")", "[", "]"):  # a stray region delimiter
+                tok = Tok(OTHER, s, e, name, math)
+            else:
+                tok = Tok(CMD, s, e, name, math)
+        elif kind == "text":
+            body = m.group("tbody").strip()
+            if m.group().startswith("\\operatorname"):
+                tok = Tok(CMD, s, e, body, math)
+            elif len(body) == 1 and body.isalpha() and m.group()[1:5] == "math":
+                tok = Tok(SYM, s, e, body, math)
+            elif any(c.isdigit() for c in body):
+                tok = Tok(OTHER, s, e, "text-with-number", math)
+            else:
+                tok = Tok(TEXT, s, e, tuple(_LETTERS.findall(body.lower())), math)
+        elif kind == "op2":
+            k, v = _OP2[m.group()]
+            tok = Tok(k, s, e, v, math)
+        elif kind == "deg":
+            tok = Tok(TEXT, s, e, ("degrees",), math)
+        elif kind == "env":
+            # A matrix or cases environment is opaque; align-like ones only separate lines.
+            env = m.group()
+            tok = Tok(OTHER if _OPAQUE_ENV.search(env) else SEP, s, e, "env", math)
+        else:  # date, clock, badnum
+            tok = Tok(OTHER, s, e, kind, math)
+        tok.glued = s == prev_end
+        prev_end = e
+        append(tok)
+
+
+def _prose_times(tokens: list[Tok]) -> None:
+    """Turn prose `x` between two quantities into multiplication: "42 bales x 75 pounds", "3x4"."""
+    for i in range(1, len(tokens) - 1):
+        tok = tokens[i]
+        if tok.kind != SYM or tok.math or tok.val not in ("x", "X"):
+            continue
+        before, after = tokens[i - 1], tokens[i + 1]
+        if after.kind not in (NUM, CUR, LP) or after.math:
+            continue
+        spaced = not tok.glued and not after.glued
+        glued_digits = tok.glued and after.glued and before.kind == NUM and after.kind == NUM
+        if glued_digits or (spaced and before.kind in (NUM, WORD, RP, PCT)):
+            tok.kind, tok.val = OP, "*"
+
+
+RELATION = re.compile(r"=|≈|≃|\\approx|\\simeq|\\sim(?![a-z])|\bequals\b", re.I)
+_SENTENCE_END = re.compile(r"[.?!;:](?=\s)|\n\s*\n")
+
+
+def tokenize(text: str, windows: bool = False) -> list[Tok]:
+    """The tokens of a step: prose in text mode, math regions in math mode between BOUND tokens.
+
+    With `windows`, only what can hold an equality is lexed: each math region that contains a
+    relation (or that a following region continues with "= ..."), and each prose sentence that
+    contains one. A SEP "gap" token stands for what was skipped. Nothing is lost: a member never
+    crosses a sentence end or a region bound, and both are clean edges, as the gap is.
+    """
+    tokens: list[Tok] = []
+    if not windows:
+        cursor = 0
+        for open_start, inner_start, inner_end, close_end in math_regions(text):
+            _lex_segment(text, cursor, open_start, False, tokens)
+            tokens.append(Tok(BOUND, open_start, inner_start, "open", True))
+            _lex_segment(text, inner_start, inner_end, True, tokens)
+            tokens.append(Tok(BOUND, inner_end, close_end, "close", True))
+            cursor = close_end
+        _lex_segment(text, cursor, len(text), False, tokens)
+        _prose_times(tokens)
+        return tokens
+    relations = [m.start() for m in RELATION.finditer(text)]
+    if not relations:
+        return tokens
+    regions = math_regions(text)
+    # Which regions to lex: those holding a relation, and those a relation-led region continues.
+    keep = [False] * len(regions)
+    for index, (open_start, _inner_start, _inner_end, close_end) in enumerate(regions):
+        k = bisect_right(relations, open_start - 1)
+        keep[index] = k < len(relations) and relations[k] < close_end
+    for index in range(len(regions) - 2, -1, -1):
+        if keep[index + 1] and not keep[index]:
+            nxt = regions[index + 1]
+            inner = text[nxt[1] : nxt[2]].lstrip(" \t\n&")
+            gap = text[regions[index][3] : nxt[0]]
+            keep[index] = inner.startswith(("=", "\\approx", "≈")) and not gap.strip()
+    pieces: list[tuple[int, int, int, bool]] = []  # (start, end, region index or -1, cut short)
+    cursor = 0
+    for index, region in enumerate([*regions, (len(text), len(text), len(text), len(text))]):
+        if region[0] > cursor:
+            _prose_windows(text, cursor, region[0], relations, pieces)
+        if index < len(regions) and keep[index]:
+            pieces.append((region[0], region[3], index, False))
+        cursor = region[3]
+    last_end = 0
+    for piece_start, piece_end, index, cut in pieces:
+        if piece_start > last_end and tokens:
+            tokens.append(Tok(SEP, last_end, last_end, "gap", False))
+        if cut:  # the window starts mid-sentence: whatever precedes may change the meaning
+            tokens.append(Tok(OTHER, piece_start, piece_start, "cut", False))
+        if index >= 0:
+            open_start, inner_start, inner_end, close_end = regions[index]
+            tokens.append(Tok(BOUND, open_start, inner_start, "open", True))
+            _lex_segment(text, inner_start, inner_end, True, tokens)
+            tokens.append(Tok(BOUND, inner_end, close_end, "close", True))
+        else:
+            _lex_segment(text, piece_start, piece_end, False, tokens)
+        last_end = piece_end
+    _prose_times(tokens)
+    return tokens
+
+
+def _prose_windows(text: str, start: int, end: int, relations: list[int], out: list) -> None:
+    """Append a piece for each sentence of text[start:end] that holds a relation (at most 400
+    characters before its first relation; a longer sentence is cut and marked so)."""
+    k = bisect_right(relations, start - 1)
+    window_end = start
+    while k < len(relations) and relations[k] < end:
+        at = relations[k]
+        k += 1
+        if at < window_end:
+            continue
+        floor = max(start, window_end)
+        window_start, cut = floor, False
+        if at - floor > 400:
+            window_start, cut = at - 400, True
+        for m in _SENTENCE_END.finditer(text, window_start, at):
+            window_start, cut = m.end(), False
+        found = _SENTENCE_END.search(text, at, end)
+        window_end = found.end() if found is not None else end
+        out.append((window_start, window_end, -1, cut))
