@@ -73,6 +73,7 @@ _CONVERSIONS = frozenset(
 )
 _SMALL_CONVERSIONS = frozenset(Fraction(x) for x in (2, 3, 4, 8, 10))
 _REL_SIGN = {"=": "=", "~": "≈"}
+_APPROX_CUE = re.compile(r"≈|\\approx|approx|round|about|roughly|nearly|estimat|\.\.\.|…|\\[lc]?dots|~", re.I)
 
 
 @dataclass(frozen=True)
@@ -428,6 +429,24 @@ def member_value_sign(node: tuple) -> int:
     return sign
 
 
+def _within_places(value: Number, stated: Number, decimals: int) -> bool:
+    """Is `stated` `value` to the places it shows? 0.33 for 1/3; 1200 for 1234 (trailing zeros of an
+    integer are places it does not show)."""
+    places = 0
+    if decimals == 0 and stated != 0:
+        n = abs(stated.numerator)
+        while n % 10 == 0:
+            n //= 10
+            places += 1
+    tolerance = Fraction(1, 2 * 10**decimals) if decimals > 0 else Fraction(10**places, 2)
+    return abs(value - stated) <= tolerance
+
+
+def _approximates(stated_side: Member, a: Number, b: Number) -> bool:
+    readings = _stated(stated_side, False)
+    return bool(readings) and _within_places(a, readings[0][0], readings[0][1])
+
+
 def _context_disputes(text: str, start: int, end: int) -> bool:
     """Does the sentence around an equality question or reject it ("wait", "is wrong", "?")?"""
     lo = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start), text.rfind("? ", 0, start), -1)
@@ -439,7 +458,11 @@ def _context_disputes(text: str, start: int, end: int) -> bool:
 def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok, out) -> Finding:  # noqa: ANN001, C901
     a, b = lv.q, rv.q
     exact = lv.exact and rv.exact
-    lhs_s, rhs_s = fmt(a, lv.exact), fmt(b, rv.exact)
+    l_has, l_lone = _pct_shape(left)
+    r_has, r_lone = _pct_shape(right)
+    # A lone percentage shows as written: "70%", not 0.7.
+    lhs_s = fmt(a * 100, lv.exact) + "%" if l_lone else fmt(a, lv.exact)
+    rhs_s = fmt(b * 100, rv.exact) + "%" if r_lone else fmt(b, rv.exact)
     shown = _eq(show(left.node), lhs_s)
     sign = _REL_SIGN[rel]
 
@@ -451,7 +474,7 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
         if not exact:
             detail += " (equal to 40 significant digits)"
         return out(VERIFIED, detail + _approx_suffix(a), "exact", lhs_s, rhs_s)
-    if left.bare and right.bare:
+    if left.bare and right.bare and not (rel == "~" and _approximates(right, a, b)):
         return out(
             ABSTAIN, f"Two lone numbers ({lhs_s} and {rhs_s}): a unit conversion or a label, not a calculation.",
             "bare-numbers", lhs_s, rhs_s,
@@ -463,12 +486,10 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
             "label", lhs_s, rhs_s,
         )
     # Percentages read both ways when only one side has one.
-    l_has, l_lone = _pct_shape(left)
-    r_has, r_lone = _pct_shape(right)
     if r_lone and not l_has and _equal(a, b * 100, exact):
-        return out(VERIFIED, f"{shown} = {fmt(b * 100)}%", "percent", lhs_s, fmt(b * 100))
+        return out(VERIFIED, f"{shown} = {rhs_s}", "percent", lhs_s, rhs_s)
     if l_lone and not r_has and _equal(a * 100, b, exact):
-        return out(VERIFIED, f"{fmt(a * 100)}% = {show(right.node)} = {rhs_s}", "percent", fmt(a * 100), rhs_s)
+        return out(VERIFIED, f"{lhs_s} = {_eq(show(right.node), rhs_s)}", "percent", lhs_s, rhs_s)
 
     # Rounding of a stated literal.
     stated_side = right if right.bare else (left if left.bare else None)
@@ -477,28 +498,19 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
         other_pct = l_has if stated_side is right else r_has
         for c, d in _stated(stated_side, other_pct):
             how = _rounding(other, c, d)
-            if how == "rounded" and d > 0:
+            if how == "rounded" and (d > 0 or rel == "~"):
                 return out(VERIFIED, f"{shown}{_approx_suffix(a)}, which rounds to {fmt(c)}", "rounded", lhs_s, rhs_s)
-            if how is not None and d == 0:
+            if how is not None and d == 0 and rel == "=":
                 return out(
                     ABSTAIN, f"{shown}{_approx_suffix(a)}; {fmt(c)} is it rounded to a whole number, or a slip.",
                     "rounded-integer", lhs_s, rhs_s,
                 )
-            if how == "near":
+            if how == "near" and d > 0:
                 return out(
                     ABSTAIN, f"{shown}; {fmt(c)} is off by one in its last decimal place.", "last-digit", lhs_s, rhs_s
                 )
-            if rel == "~":
-                # An approximation of an integer with trailing zeros is to that many places: 1234 ≈ 1200.
-                places = 0
-                if d == 0 and c != 0:
-                    n = abs(c.numerator)
-                    while n % 10 == 0:
-                        n //= 10
-                        places += 1
-                tolerance = Fraction(1, 2 * 10**d) if d > 0 else Fraction(10**places, 2)
-                if abs(other - c) <= tolerance:
-                    return out(VERIFIED, f"{shown}{_approx_suffix(a)} ≈ {fmt(c)}", "approximate", lhs_s, rhs_s)
+            if rel == "~" and _within_places(other, c, d):
+                return out(VERIFIED, f"{shown}{_approx_suffix(a)} ≈ {fmt(c)}", "approximate", lhs_s, rhs_s)
 
     term_l, units_l = _term_units(left)
     term_r, units_r = _term_units(right)
@@ -516,11 +528,13 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
         scale = max(abs(a), abs(b))
         if scale == 0 or abs(a - b) * 10 <= scale:
             return out(ABSTAIN, f"{shown}, approximately {rhs_s} (within 10 %).", "approximate", lhs_s, rhs_s)
-    # Inputs that look rounded (two or more decimals) may carry their rounding into the result.
+    # In a step that speaks of approximations, inputs with two or more decimals may be rounded and
+    # carry their rounding into the result ("1/3 ≈ 0.33, so 0.33 × 3 = 0.99..."). Not elsewhere:
+    # "$2.50 × 2 = $5.01" is a slip, not rounding.
     rounded = frozenset(
         lit[3] for side in (left, right) for lit in _literals(side.node, []) if lit[2] >= 2 or (side.bare and lit[2] > 0)
     )
-    if rounded:
+    if rounded and _APPROX_CUE.search(text):
         try:
             lo_l, hi_l = interval(left.node, rounded)
             lo_r, hi_r = interval(right.node, rounded)

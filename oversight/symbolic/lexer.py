@@ -84,11 +84,21 @@ _TOKEN = re.compile(
 )
 
 _GREEK = frozenset(
-    ["alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"]
+    (
+        "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta",
+        "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi",
+        "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Upsilon", "Phi", "Psi",
+        "Omega",
+    )
 )
 _SKIP_CMDS = frozenset(
-    ["left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr", "displaystyle", "textstyle", "scriptstyle", "limits", "nolimits", "space", "thinspace", "medspace", "negthinspace", "mathstrut"]
+    (
+        "left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr",
+        "Biggl", "Biggr", "displaystyle", "textstyle", "scriptstyle", "limits", "nolimits", "space",
+        "thinspace", "medspace", "negthinspace", "mathstrut",
+    )
 ) | {",", ";", ":", "!", " ", "&"}
+_SIZING = frozenset(("left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr"))
 _CMD_TOKENS: dict[str, tuple[str, object]] = {
     "times": (OP, "*"),
     "cdot": (OP, "*"),
@@ -139,7 +149,10 @@ _CMD_TOKENS: dict[str, tuple[str, object]] = {
     "because": (SEP, "=>"),
     "text": (OTHER, "text"),  # \text without a simple {...} body
 }
-for _rel in ["neq", "ne", "le", "leq", "ge", "geq", "lt", "gt", "leqslant", "geqslant", "equiv", "cong", "propto", "in", "notin", "subset", "subseteq", "ll", "gg"]:
+for _rel in (
+    "neq", "ne", "le", "leq", "ge", "geq", "lt", "gt", "leqslant", "geqslant", "equiv", "cong", "propto",
+    "in", "notin", "subset", "subseteq", "ll", "gg",
+):
     _CMD_TOKENS[_rel] = (REL, "other")
 
 _CHARS: dict[str, tuple[str, object]] = {
@@ -218,7 +231,13 @@ _WORD_TOKENS: dict[str, tuple[str, object]] = {
 }
 # Short letter runs in math mode that are units or words, not products of variables.
 MATH_WORDS = frozenset(
-    ["cm", "km", "kg", "mg", "ml", "mm", "hr", "hrs", "min", "mins", "sec", "secs", "ft", "yd", "mi", "lb", "lbs", "oz", "mph", "kph", "cal", "deg", "rad", "per", "day", "days", "yr", "yrs", "usd", "and", "or", "if", "so", "the", "for", "to", "of", "is", "are", "mod", "gcd", "lcm", "max", "min", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "lim", "det", "arg", "dim", "ker", "hom", "inf", "sup"]
+    (
+        "cm", "km", "kg", "mg", "ml", "mm", "hr", "hrs", "min", "mins", "sec", "secs", "ft", "yd", "mi",
+        "lb", "lbs", "oz", "mph", "kph", "cal", "deg", "rad", "per", "day", "days", "yr", "yrs", "usd",
+        "and", "or", "if", "so", "the", "for", "to", "of", "is", "are", "mod", "gcd", "lcm", "max", "min",
+        "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "lim", "det", "arg", "dim", "ker",
+        "hom", "inf", "sup",
+    )
 )
 
 
@@ -338,12 +357,15 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
     braces: list[bool] = []  # True for a brace opened by \boxed
     boxed_pending = False
     prev_end = -1
+    pending = -1  # start of a skipped sizing command (\left, \big) that belongs to the next token
     append = out.append
     for m in _TOKEN.finditer(text, start, end):
         kind = m.lastgroup
-        if kind == "ws" or kind == "skip":
+        if kind == "ws" or kind == "skip":  # skip: \left. and \right., invisible delimiters
             continue
         s, e = m.span()
+        if pending >= 0:  # "\left(" reads as "(" but its span starts at the backslash
+            s, pending = pending, -1
         if kind == "word":
             word = m.group()
             low = word.lower()
@@ -417,6 +439,8 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
         elif kind == "cmd":
             name = m.group()[1:]
             if name in _SKIP_CMDS:
+                if name in _SIZING:
+                    pending = s
                 continue
             if name in _GREEK:
                 tok = Tok(SYM, s, e, "\\" + name, math)
@@ -458,23 +482,40 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
         append(tok)
 
 
-def _prose_times(tokens: list[Tok]) -> None:
-    """Turn prose `x` between two quantities into multiplication: "42 bales x 75 pounds", "3x4"."""
+def _prose_fixups(tokens: list[Tok]) -> None:
+    """Two prose readings that need both neighbours of a token.
+
+    - `x` between two quantities is multiplication: "42 bales x 75 pounds", "3x4".
+    - A hyphen glued between two numbers that would give a negative result is a range, not a
+      subtraction: "pages 10-12", "ages 3-5" (while "18-6=12" is subtraction).
+    """
     for i in range(1, len(tokens) - 1):
         tok = tokens[i]
-        if tok.kind != SYM or tok.math or tok.val not in ("x", "X"):
+        if tok.math:
             continue
         before, after = tokens[i - 1], tokens[i + 1]
-        if after.kind not in (NUM, CUR, LP) or after.math:
-            continue
-        spaced = not tok.glued and not after.glued
-        glued_digits = tok.glued and after.glued and before.kind == NUM and after.kind == NUM
-        if glued_digits or (spaced and before.kind in (NUM, WORD, RP, PCT)):
-            tok.kind, tok.val = OP, "*"
+        if tok.kind == SYM and tok.val in ("x", "X"):
+            if after.kind not in (NUM, CUR, LP) or after.math:
+                continue
+            spaced = not tok.glued and not after.glued
+            glued_digits = tok.glued and after.glued and before.kind == NUM and after.kind == NUM
+            if glued_digits or (spaced and before.kind in (NUM, WORD, RP, PCT)):
+                tok.kind, tok.val = OP, "*"
+        elif (
+            tok.kind == OP
+            and tok.val == "-"
+            and tok.glued
+            and after.glued
+            and before.kind == NUM
+            and after.kind == NUM
+            and not after.math
+            and before.val < after.val
+        ):
+            tok.kind, tok.val = OTHER, "range"
 
 
 RELATION = re.compile(r"=|≈|≃|\\approx|\\simeq|\\sim(?![a-z])|\bequals\b", re.I)
-_SENTENCE_END = re.compile(r"[.?!;:](?=\s)|\n\s*\n")
+_SENTENCE_END = re.compile(r"[.?;:](?=\s)|(?<!\d)!(?=\s)|\n\s*\n")  # "5! = 120" is no sentence end
 
 
 def tokenize(text: str, windows: bool = False) -> list[Tok]:
@@ -495,7 +536,7 @@ def tokenize(text: str, windows: bool = False) -> list[Tok]:
             tokens.append(Tok(BOUND, inner_end, close_end, "close", True))
             cursor = close_end
         _lex_segment(text, cursor, len(text), False, tokens)
-        _prose_times(tokens)
+        _prose_fixups(tokens)
         return tokens
     relations = [m.start() for m in RELATION.finditer(text)]
     if not relations:
@@ -522,7 +563,7 @@ def tokenize(text: str, windows: bool = False) -> list[Tok]:
         cursor = region[3]
     last_end = 0
     for piece_start, piece_end, index, cut in pieces:
-        if piece_start > last_end and tokens:
+        if piece_start > last_end and tokens and not text[last_end:piece_start].isspace():
             tokens.append(Tok(SEP, last_end, last_end, "gap", False))
         if cut:  # the window starts mid-sentence: whatever precedes may change the meaning
             tokens.append(Tok(OTHER, piece_start, piece_start, "cut", False))
@@ -534,7 +575,7 @@ def tokenize(text: str, windows: bool = False) -> list[Tok]:
         else:
             _lex_segment(text, piece_start, piece_end, False, tokens)
         last_end = piece_end
-    _prose_times(tokens)
+    _prose_fixups(tokens)
     return tokens
 
 
