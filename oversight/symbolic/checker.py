@@ -39,6 +39,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from . import units
 from .lexer import RELATION, Tok, tokenize
 from .parser import Chain, Member, chains
 from .values import (
@@ -58,20 +59,21 @@ MISMATCH, VERIFIED, ABSTAIN = "mismatch", "verified", "abstain"
 OUTCOMES = (MISMATCH, VERIFIED, ABSTAIN)
 MAX_FINDINGS = 500  # per step: a 50,000-character step of "1+1=2" stops here
 
-_DISPUTE = re.compile(
-    r"\b(?:contradict\w*|impossible|absurd|incorrect\w*|wrong|mistake\w*|errors?|erroneous|false|typo|"
-    r"not\s+(?:equal|true|correct|possible|right|valid)|isn'?t|is\s+not|doesn'?t|does\s+not|"
-    r"no\s+solutions?|cannot|can'?t|instead|rather\s+than|actually|wait|oops|correction|"
-    r"re-?check\w*|recalculat\w*|re-?evaluat\w*|hmm+|invalid)\b|\?|\\neq|≠",
+# The text rejects or questions this very equality: a question mark or "is wrong" right after it,
+# "wrong", "mistakenly", "wait" shortly before it, "not" or "if" just before it. Wider cues ("not prime" in the
+# same sentence) are about something else and would hide real slips.
+_DISPUTE_AFTER = re.compile(
+    r"^[\s\\)\]$]*\?|^\W{0,8}(?:which\s+)?(?:is|was|would\s+be)?\s*(?:a\s+|an\s+)?(?:wrong|incorrect|false|"
+    r"not\s+(?:true|right|correct)|mistake|error|typo)\b|^\W{0,8}(?:a\s+|which\s+is\s+)?(?:contradict\w*|"
+    r"impossible|absurd)",
     re.I,
 )
-# Ratios between units a chain converts without saying so: 30 + 30 = 1 (hour), 1.5 × 100 = 150 (cents).
-# The common ones excuse a difference when either side names a unit; small ones (3 feet in a yard,
-# 4 quarts in a gallon) only when both sides name different units, since slips hit them by chance.
-_CONVERSIONS = frozenset(
-    Fraction(x) for x in (60, 3600, 24, 1440, 7, 12, 52, 365, 30, 100, 1000, 16, 36, 144, 5280, 1760)
+_DISPUTE_BEFORE = re.compile(
+    r"\b(?:wrong(?:ly)?|incorrect(?:ly)?|mistaken(?:ly)?|erroneous(?:ly)?|mistake|error|typo|wait|oops|hmm+|"
+    r"claim(?:s|ed)?|suppose|assume)\b[^.?!\n]{0,40}$",
+    re.I,
 )
-_SMALL_CONVERSIONS = frozenset(Fraction(x) for x in (2, 3, 4, 8, 10))
+_NOT_BEFORE = re.compile(r"\b(?:not|isn'?t|never|if)\W{0,6}$", re.I)  # "not 3 + 4 = 8", "If 2 + 2 = 5 ..."
 _REL_SIGN = {"=": "=", "~": "≈"}
 _APPROX_CUE = re.compile(r"≈|\\approx|approx|round|about|roughly|nearly|estimat|\.\.\.|…|\\[lc]?dots|~", re.I)
 
@@ -80,7 +82,8 @@ _APPROX_CUE = re.compile(r"≈|\\approx|approx|round|about|roughly|nearly|estima
 class Finding:
     """One equality of a step and what the checker made of it.
 
-    `expression` is `text[start:end]` exactly; `lhs_value`/`rhs_value` are the evaluated sides
+    `expression` is `text[start:end]` exactly, its right side `text[rhs_start:end]`;
+    `lhs_value`/`rhs_value` are the evaluated sides
     ("68", "10/3", "≈ 1.414213562", "5*x") or None when a side could not be evaluated; `rule` is a
     short machine-readable reason (see the module docstring).
     """
@@ -94,6 +97,7 @@ class Finding:
     detail: str
     rule: str
     relation: str = "="
+    rhs_start: int = -1  # where the right side begins: text[rhs_start:end] is it
 
 
 def step_outcome(findings: list[Finding]) -> str:
@@ -297,8 +301,8 @@ def _atomic(node: tuple) -> str:
 # -- judging ---------------------------------------------------------------------------------------
 
 
-def _finding(text, start, end, outcome, lhs, rhs, detail, rule, rel) -> Finding:  # noqa: ANN001
-    return Finding(text[start:end], start, end, outcome, lhs, rhs, detail, rule, _REL_SIGN.get(rel, rel))
+def _finding(text, start, end, outcome, lhs, rhs, detail, rule, rel, rhs_start) -> Finding:  # noqa: ANN001
+    return Finding(text[start:end], start, end, outcome, lhs, rhs, detail, rule, _REL_SIGN.get(rel, rel), rhs_start)
 
 
 def _judge(text: str, toks: list[Tok], chain: Chain, k: int, cache: dict[int, _Value]) -> Finding:
@@ -311,7 +315,7 @@ def _judge(text: str, toks: list[Tok], chain: Chain, k: int, cache: dict[int, _V
     rv = cache.get(id(right)) or cache.setdefault(id(right), _value(right))
 
     def out(outcome: str, detail: str, rule: str, lhs: str | None = None, rhs: str | None = None) -> Finding:
-        return _finding(text, start, end, outcome, lhs, rhs, detail, rule, rel)
+        return _finding(text, start, end, outcome, lhs, rhs, detail, rule, rel, toks[right.i0].start)
 
     for side, value in (("left", lv), ("right", rv)):
         if value.reason is not None:
@@ -448,11 +452,10 @@ def _approximates(stated_side: Member, a: Number, b: Number) -> bool:
 
 
 def _context_disputes(text: str, start: int, end: int) -> bool:
-    """Does the sentence around an equality question or reject it ("wait", "is wrong", "?")?"""
-    lo = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start), text.rfind("? ", 0, start), -1)
-    hi_candidates = [p for p in (text.find(". ", end), text.find("\n", end)) if p != -1]
-    hi = min(hi_candidates) if hi_candidates else len(text)
-    return _DISPUTE.search(text, lo + 1, hi + 1) is not None
+    """Does the text question or reject this very equality ("Wait, 3 + 4 = 8?", "... is wrong")?"""
+    after = text[end : end + 60]
+    before = text[max(0, start - 60) : start]
+    return bool(_DISPUTE_AFTER.search(after) or _DISPUTE_BEFORE.search(before) or _NOT_BEFORE.search(before))
 
 
 def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok, out) -> Finding:  # noqa: ANN001, C901
@@ -467,6 +470,8 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
     sign = _REL_SIGN[rel]
 
     if _equal(a, b, exact):
+        if left.bare and right.bare:
+            return out(VERIFIED, f"{lhs_s} restated.", "restated", lhs_s, rhs_s)
         if left.bare or right.bare:
             detail = f"{show(left.node)} {sign} {show(right.node)}"
         else:
@@ -514,7 +519,7 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
 
     term_l, units_l = _term_units(left)
     term_r, units_r = _term_units(right)
-    if len(term_l) > 1 or len(term_r) > 1:
+    if units.mixed(term_l) or units.mixed(term_r):
         return out(
             ABSTAIN, f"{shown}, but its terms are in different units ({', '.join(sorted(term_l | term_r))}).",
             "mixed-units", lhs_s, rhs_s,
@@ -545,14 +550,13 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
                 )
         except (NotEvaluable, ZeroDivisionError):
             pass
-    if (units_l or units_r) and not (units_l & units_r) and b != 0 and a != 0:
-        ratio = abs(Fraction(a) / b)
-        factors = _CONVERSIONS | _SMALL_CONVERSIONS if units_l and units_r else _CONVERSIONS
-        if ratio in factors or (1 / ratio) in factors:
+    if (units_l or units_r) and a != 0 and b != 0:
+        kind = units.conversion(units_l, units_r, abs(Fraction(a) / b))
+        if kind is not None:
             return out(
                 ABSTAIN,
-                f"{shown} against {rhs_s}: the sides are in different units "
-                f"({', '.join(sorted(units_l)) or 'none'} vs {', '.join(sorted(units_r)) or 'none'}).",
+                f"{shown} against {rhs_s}: the sides differ by a {kind} conversion factor "
+                f"({', '.join(sorted(units_l)) or 'no unit'} vs {', '.join(sorted(units_r)) or 'no unit'}).",
                 "unit-conversion", lhs_s, rhs_s,
             )
     if not left_ok or not right_ok:

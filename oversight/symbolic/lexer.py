@@ -465,7 +465,8 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
             elif any(c.isdigit() for c in body):
                 tok = Tok(OTHER, s, e, "text-with-number", math)
             else:
-                tok = Tok(TEXT, s, e, tuple(_LETTERS.findall(body.lower())), math)
+                # "\text{ hours (meditation)}": the words before a parenthesis are the unit.
+                tok = Tok(TEXT, s, e, tuple(_LETTERS.findall(body.partition("(")[0].lower())), math)
         elif kind == "op2":
             k, v = _OP2[m.group()]
             tok = Tok(k, s, e, v, math)

@@ -48,6 +48,7 @@ from .lexer import (
     WORD,
     Tok,
 )
+from .units import unit_label
 
 MAX_DEPTH = 40  # nesting deeper than this is not arithmetic anyone writes by hand
 MAX_MEMBER_TOKENS = 300
@@ -93,8 +94,9 @@ APPROX_WORDS = frozenset(
     )
 )
 _ROUNDING_NOTES = ("round", "approx", "about", "nearest", "estimate")
-SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12, "dozen": 12}
-_CURRENCY_WORDS = {"dollar": "$", "dollars": "$", "usd": "$", "bucks": "$", "euro": "€", "euros": "€"}
+# Number words that scale the number before them. Not "dozen": "66 / 12 = 5.5 dozen" uses it as a
+# unit as often as "3 dozen = 36" as a number; as a unit it is excused by its factor (units.py).
+SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 
 
 class Abort(Exception):
@@ -133,23 +135,6 @@ class Chain:
         self.left_clean = left_clean
         self.right_clean = right_clean
         self.continued = False  # the first member comes from the previous math line or region
-
-
-def unit_label(words: list[str]) -> str:
-    """A comparable unit: lower case, singular, currency words folded to their sign."""
-    out = []
-    for word in words:
-        if word in _CURRENCY_WORDS:
-            out.append(_CURRENCY_WORDS[word])
-            continue
-        if len(word) > 3 and word.endswith("ies"):
-            word = word[:-3] + "y"
-        elif len(word) > 3 and word.endswith(("ses", "xes", "ches", "shes")):
-            word = word[:-2]
-        elif len(word) > 2 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]
-        out.append(word)
-    return " ".join(out)
 
 
 class _Parser:
@@ -555,6 +540,9 @@ class _Parser:
                 j += 1
             elif tok.kind == TEXT and tok.val and tok.val[0] not in STOP_WORDS:
                 words.extend(tok.val)
+                j += 1
+            elif tok.kind == TEXT and not tok.val:  # \text{ (Ana)}: a remark
+                self.labelled = True
                 j += 1
             elif (
                 tok.kind == OP

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from .checker import VERIFIED, Finding
 
 ARITHMETIC_KINDS = ("digit", "off-by-one", "transposition", "carry")
-_RESULT = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\\?%)?$")
+# A right side that is one literal: optional currency sign, the number, optional percent.
+_RESULT = re.compile(r"^(?:\\?\$|€|£)?\s*(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(\\?%)?$")
 _INTEGER = re.compile(r"(?<![\w.^_{])\d+(?![\w.}])")
 
 
@@ -52,7 +53,7 @@ def arithmetic_candidates(findings: list[Finding]) -> list[Finding]:
             continue
         if f.lhs_value is None or f.lhs_value.startswith("≈"):
             continue
-        if _RESULT.search(f.expression) is None or "\\frac" in f.expression[-12:]:
+        if f.rhs_start < 0 or _RESULT.match(f.expression[f.rhs_start - f.start :]) is None:
             continue
         out.append(f)
     return out
@@ -104,10 +105,11 @@ def _alter(literal: str, kind: str, rng: random.Random) -> str | None:
 def plant_arithmetic(text: str, finding: Finding, rng: random.Random) -> Plant | None:
     """`text` with the result of `finding` (a verified equality in it) altered by one slip."""
     expression = finding.expression
-    match = _RESULT.search(expression)
+    offset = finding.rhs_start - finding.start
+    match = _RESULT.match(expression[offset:])
     if match is None:
         return None
-    lo, hi = match.start(), match.start() + len(match.group(1)) + len(match.group(2) or "")
+    lo, hi = offset + match.start(1), offset + match.end(2 if match.group(2) else 1)
     literal = expression[lo:hi]
     kinds = list(ARITHMETIC_KINDS)
     rng.shuffle(kinds)
