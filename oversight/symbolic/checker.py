@@ -43,7 +43,6 @@ from . import units
 from .lexer import RELATION, Tok, tokenize
 from .parser import Chain, Member, chains
 from .values import (
-    HasSymbols,
     Irrational,
     NotEvaluable,
     Number,
@@ -132,26 +131,29 @@ def check_step(text: str) -> list[Finding]:
 
 
 class _Value:
-    __slots__ = ("q", "exact", "names", "reason")
+    __slots__ = ("q", "exact", "names", "reason", "sampled")
 
     def __init__(self) -> None:
         self.q: Fraction | None = None  # numeric value (exact, or a 50-digit approximation)
         self.exact = True
         self.names: list[str] = []  # variables, sorted
         self.reason: str | None = None  # why there is no value
+        self.sampled: dict[tuple[str, ...], list[Number] | None] = {}  # by the variables sampled
 
 
 def _value(member: Member, names: list[str] | None = None) -> _Value:
     out = _Value()
     node = member.node
+    names = symbols(node)
+    if names:  # no exact value to try: straight to sampling
+        out.names = sorted(names)
+        return out
     try:
         out.q = evaluate(node)
         return out
     except ZeroDivisionError:
         out.reason = "division by zero"
         return out
-    except HasSymbols:
-        pass
     except Irrational:
         try:
             out.q, out.exact = approximate(node)
@@ -165,25 +167,31 @@ def _value(member: Member, names: list[str] | None = None) -> _Value:
     except NotEvaluable as exc:
         out.reason = str(exc)
         return out
-    out.names = sorted(symbols(node))
     return out
 
 
-def _sample(member: Member, names: list[str], value: _Value) -> list[Fraction] | None:
+def _sample(member: Member, names: list[str], value: _Value) -> list[Number] | None:
+    key = tuple(names)
+    if key in value.sampled:  # a middle member of a chain is sampled for both its pairs
+        return value.sampled[key]
+    points: list[Number] | None = None
     try:
-        return samples(member.node, names)
+        points = samples(member.node, names)
     except ZeroDivisionError:
         value.reason = "division by zero at a sample point"
     except NotEvaluable as exc:
         value.reason = str(exc)
-    return None
+    value.sampled[key] = points
+    return points
 
 
 # -- display ---------------------------------------------------------------------------------------
 
 
-def fmt(q: Fraction, exact: bool = True) -> str:
+def fmt(q: Number, exact: bool = True) -> str:
     """A value for people: 68, 2.5, 10/3, ≈ 1.414213562, 1.234568e+45."""
+    if type(q) is int and -(10**30) < q < 10**30:
+        return str(q)
     if not exact:
         return "≈ " + _short_decimal(q)
     if q.denominator == 1:
@@ -335,7 +343,9 @@ def _equal(a: Fraction, b: Fraction, exact: bool) -> bool:
 def _pct_shape(member: Member) -> tuple[bool, bool]:
     """(has a percent anywhere, is a lone percentage)."""
     node = member.node
-    has = _contains(node, "%")
+    has = member.has_pct
+    if not has:
+        return False, False
     while node[0] in ("neg", "g"):
         node = node[1]
     return has, node[0] == "%" and member.bare
@@ -377,6 +387,8 @@ def _term_units(member: Member) -> tuple[set[str], set[str]]:
 
 
 def _percent_in_sum(member: Member) -> bool:
+    if not member.has_pct:
+        return False
     node = member.node
     while node[0] == "g":
         node = node[1]
@@ -416,7 +428,7 @@ def _stated(member: Member, other_has_pct: bool) -> list[tuple[Number, int]]:
     if len(lit) != 1 or lit[0][2] < 0:
         return []
     value, decimals = member_value_sign(member.node) * lit[0][1], lit[0][2]
-    if not _contains(member.node, "%"):
+    if not member.has_pct:
         return [(value, decimals)]
     readings = [(Fraction(value, 100), decimals + 2)]
     if not other_has_pct:
@@ -574,7 +586,9 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
 
 def _judge_symbolic(text, toks, chain, k, left, right, lv, rv, out, clean) -> Finding:  # noqa: ANN001
     names = sorted(set(lv.names) | set(rv.names))
-    lhs_form, rhs_form = show(left.node), show(right.node)
+    # Symbolic sides are reported as written; show() is kept for the few details that need it.
+    lhs_form = text[toks[left.i0].start : toks[left.last].end]
+    rhs_form = text[toks[right.i0].start : toks[right.last].end]
     for member in (left, right):
         node = member.node
         while node[0] == "g":
@@ -599,7 +613,10 @@ def _judge_symbolic(text, toks, chain, k, left, right, lv, rv, out, clean) -> Fi
     diffs = [x - y for x, y in zip(left_points, right_points, strict=True)]
     variables = ", ".join(names)
     if all(d == 0 for d in diffs):
-        return out(VERIFIED, f"{lhs_form} = {rhs_form} for every {variables} (an identity).", "identity", lhs_form, rhs_form)
+        return out(
+            VERIFIED, f"{show(left.node)} = {show(right.node)} for every {variables} (an identity).", "identity",
+            lhs_form, rhs_form,
+        )
     start, end = toks[left.i0].start, toks[right.last].end
     if (
         len(set(diffs)) == 1
@@ -609,7 +626,8 @@ def _judge_symbolic(text, toks, chain, k, left, right, lv, rv, out, clean) -> Fi
     ):
         return out(
             MISMATCH,
-            f"No value of {variables} makes {lhs_form} equal {rhs_form}: they always differ by {fmt(diffs[0])}.",
+            f"No value of {variables} makes {show(left.node)} equal {show(right.node)}: "
+            f"they always differ by {fmt(diffs[0])}.",
             "no-solution",
             lhs_form,
             rhs_form,

@@ -44,6 +44,7 @@ BANG = "BANG"  # factorial
 SUPPOW = "SUPPOW"  # ² ³; val: the exponent as Fraction
 DOTS = "DOTS"  # ... … \cdots \ldots: an omitted part or a repeating decimal
 OTHER = "OTHER"  # anything we do not read: dates, times, ordinals, bad numbers, stray symbols
+END = "END"  # the parser's sentinel after the last token
 
 MAX_NUMBER_DIGITS = 40  # longer literals are read as OTHER: nobody checks 41-digit arithmetic by hand
 
@@ -57,8 +58,8 @@ _DELIMS = re.compile(
 # lookahead so that most positions never try them.
 _TOKEN = re.compile(
     r"""
-    (?P<ws>\s+)
-  | (?P<lmark>(?:\d{1,2}|[a-hA-H])[.)](?=[ \t]))
+    \s*(?:  # the spaces before a token are part of its match: half as many matches
+    (?P<lmark>(?:\d{1,2}|[a-hA-H])[.)](?=[ \t]))
   | (?P<word>[A-Za-z]+(?:['’][A-Za-z]+)*)
   | (?P<num>\d+(?:\.\d+)?)(?![\d.,:/eEA-Za-z{\\-])
   | (?=\d)(?:
@@ -78,8 +79,8 @@ _TOKEN = re.compile(
     )
   | (?P<deg>\^[ \t]*(?:\{[ \t]*\\circ[ \t]*\}|\\circ)|°)
   | (?P<op2>==|<=|>=|!=|:=|=>|->|\*\*|\.\.\.)
-  | (?P<ch>.)
-    """,
+  | (?P<ch>\S)
+    )""",
     re.VERBOSE | re.DOTALL,
 )
 
@@ -210,6 +211,8 @@ _CHARS: dict[str, tuple[str, object]] = {
     "¼": (NUM, Fraction(1, 4)),
     "¾": (NUM, Fraction(3, 4)),
 }
+# Characters that always make the same token, whatever the mode or the neighbours.
+_SIMPLE_CHARS = {ch: (k, v, -1 if k == NUM else 0) for ch, (k, v) in _CHARS.items() if ch not in "!&~{}"}
 _OP2: dict[str, tuple[str, object]] = {
     "==": (REL, "="),
     "<=": (REL, "other"),
@@ -250,14 +253,16 @@ class Tok:
 
     __slots__ = ("kind", "start", "end", "val", "math", "dec", "glued")
 
-    def __init__(self, kind: str, start: int, end: int, val: object, math: bool, dec: int = 0) -> None:
+    def __init__(
+        self, kind: str, start: int, end: int, val: object, math: bool, dec: int = 0, glued: bool = False
+    ) -> None:
         self.kind = kind
         self.start = start
         self.end = end
         self.val = val
         self.math = math
         self.dec = dec
-        self.glued = False  # no space between this token and the previous one
+        self.glued = glued  # no space between this token and the previous one
 
     def __repr__(self) -> str:  # for debugging and test failure messages
         return f"{self.kind}({self.val!r})@{self.start}"
@@ -265,6 +270,8 @@ class Tok:
 
 def _number(raw: str) -> tuple[int | Fraction, int] | None:
     """A literal's exact value (an int when whole) and its count of decimals; None if too long."""
+    if raw.isdigit() and len(raw) <= MAX_NUMBER_DIGITS:
+        return int(raw), 0
     digits = raw.replace(",", "").replace("{}", "").replace("\\!", "").replace("\\,", "")
     if len(digits) > MAX_NUMBER_DIGITS + 6 and sum(c.isdigit() for c in digits) > MAX_NUMBER_DIGITS:
         return None
@@ -278,71 +285,57 @@ def _number(raw: str) -> tuple[int | Fraction, int] | None:
     return Fraction(int(whole + frac), 10 ** len(frac)), len(frac)
 
 
+_CLOSER = {"\\[": "\\]", "\\(": "\\)", "$$": "$$"}
+
+
 def math_regions(text: str) -> list[tuple[int, int, int, int]]:
     """(open_start, inner_start, inner_end, close_end) of each math region, in order, not nested.
 
-    An opener without its closer is prose. Each opener finds its closer by bisection in the sorted
-    positions of that closer, so a step full of unmatched `\\[` stays linear.
+    An opener without its closer is prose. One pass over the delimiters: an opener scans forward for
+    its closer; once a scan for some closer reaches the end, later openers of that kind give up at
+    once, so a step full of unmatched `\\[` stays linear.
     """
     if "$" not in text and "\\" not in text:
         return []
-    matches = list(_DELIMS.finditer(text))
-    if not matches:
-        return []
-    closers: dict[str, list[int]] = {"\\]": [], "\\)": [], "$$": [], "end": []}
-    ends: dict[str, list[int]] = {"\\]": [], "\\)": [], "$$": [], "end": []}
-    singles: list[int] = []  # indexes into `matches` of single `$`
-    for index, match in enumerate(matches):
-        delim = match.group()
-        key = "end" if delim.startswith("\\end") else delim
-        if key in closers:
-            closers[key].append(match.start())
-            ends[key].append(match.end())
-        if delim == "$":
-            singles.append(index)
-    # A single `$` can close (pandoc) when preceded by a non-space and not followed by a digit.
+    matches = [(m.start(), m.end(), m.group()) for m in _DELIMS.finditer(text)]
+    count = len(matches)
     n = len(text)
-    closing_ok = []
-    for index in singles:
-        at = matches[index].start()
-        before = text[at - 1] if at > 0 else " "
-        after = text[at + 1] if at + 1 < n else " "
-        closing_ok.append(not before.isspace() and not after.isdigit())
-    single_pos = {matches[index].start(): k for k, index in enumerate(singles)}
-
     regions: list[tuple[int, int, int, int]] = []
-    cursor = 0
-    for match in matches:
-        start = match.start()
-        if start < cursor:
+    exhausted: set[str] = set()  # closers known to be absent from here on
+    i = 0
+    while i < count:
+        start, end, delim = matches[i]
+        if delim == "$":
+            # Pandoc: the opener is followed by a non-space; the closer is preceded by a non-space and
+            # not followed by a digit. And it is the very next `$`: math cannot hold one, so a `$`
+            # that cannot close ("$213.92 = 0.20 × $213.92 = $\\boxed{42.78}$") makes it currency.
+            if i + 1 < count and matches[i + 1][2] == "$" and not text[end : end + 1].isspace() and end < n:
+                close_at = matches[i + 1][0]
+                after = text[close_at + 1 : close_at + 2]
+                if (
+                    not text[close_at - 1].isspace()
+                    and not after.isdigit()
+                    and close_at - start <= 1500  # a long stretch or a blank line: currency after all
+                    and "\n\n" not in text[start:close_at]
+                ):
+                    regions.append((start, end, close_at, close_at + 1))
+                    i += 2
+                    continue
+            i += 1
             continue
-        delim = match.group()
-        if delim in ("\\[", "\\(", "$$") or delim.startswith("\\begin"):
-            key = {"\\[": "\\]", "\\(": "\\)", "$$": "$$"}.get(delim, "end")
-            positions = closers[key]
-            k = bisect_right(positions, match.end() - 1)
-            if key == "$$":
-                while k < len(positions) and positions[k] < match.end():
-                    k += 1
-            if k < len(positions):
-                regions.append((start, match.end(), positions[k], ends[key][k]))
-                cursor = ends[key][k]
-        elif delim == "$":
-            k = single_pos[start]
-            after = text[start + 1] if start + 1 < n else " "
-            if after.isspace():
-                continue
-            # The closer is the next `$`: math cannot hold one, so a `$` that cannot close
-            # ("$213.92 = 0.20 × $213.92 = $\boxed{42.78}$") means the opener was currency.
-            close = k + 1
-            if close >= len(singles) or not closing_ok[close]:
-                continue
-            close_at = matches[singles[close]].start()
-            # A blank line or a long stretch means the `$` was currency after all.
-            if close_at - start > 1500 or "\n\n" in text[start:close_at]:
-                continue
-            regions.append((start, start + 1, close_at, close_at + 1))
-            cursor = close_at + 1
+        key = _CLOSER.get(delim) or ("end" if delim.startswith("\\begin") else None)
+        if key is None or key in exhausted:  # a closer without an opener, or no closer ahead
+            i += 1
+            continue
+        j = i + 1
+        while j < count and not (matches[j][2] == key or (key == "end" and matches[j][2].startswith("\\end"))):
+            j += 1
+        if j == count:
+            exhausted.add(key)
+            i += 1
+            continue
+        regions.append((start, end, matches[j][0], matches[j][1]))
+        i = j + 1
     return regions
 
 
@@ -361,18 +354,28 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
     append = out.append
     for m in _TOKEN.finditer(text, start, end):
         kind = m.lastgroup
-        if kind == "ws" or kind == "skip":  # skip: \left. and \right., invisible delimiters
+        if kind == "skip":  # \left. and \right., invisible delimiters
             continue
-        s, e = m.span()
+        s = s0 = m.start(kind)
+        e = m.end()
         if pending >= 0:  # "\left(" reads as "(" but its span starts at the backslash
             s, pending = pending, -1
+        if kind == "ch":
+            ch = text[s0]
+            simple = _SIMPLE_CHARS.get(ch)
+            if simple is not None:
+                append(Tok(simple[0], s, e, simple[1], math, simple[2], s == prev_end))
+                prev_end = e
+                continue
         if kind == "word":
-            word = m.group()
+            word = text[s0:e]
+            if math and e - s0 == 1:  # a variable: the commonest math token after operators
+                append(Tok(SYM, s, e, word, True, 0, s == prev_end))
+                prev_end = e
+                continue
             low = word.lower()
             if math:
-                if len(word) == 1:
-                    tok = Tok(SYM, s, e, word, True)
-                elif low in MATH_WORDS or len(word) > 3:
+                if low in MATH_WORDS or len(word) > 3:
                     tok = Tok(WORD, s, e, low, True)
                 else:  # "xy", "abc": a product of variables
                     for offset, letter in enumerate(word):
@@ -388,8 +391,12 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
                 tok = Tok(SYM, s, e, word, False) if word not in "aAI" else Tok(WORD, s, e, low, False)
             else:
                 tok = Tok(WORD, s, e, low, False)
+        elif kind == "num" and e - s0 <= 9 and text[s0:e].isdigit():  # a plain integer
+            append(Tok(NUM, s, e, int(text[s0:e]), math, 0, s == prev_end))
+            prev_end = e
+            continue
         elif kind == "num" or kind == "num2" or kind == "thou" or kind == "sci" or kind == "dot":
-            parsed = _number(m.group())
+            parsed = _number(text[s0:e])
             if parsed is None:
                 tok = Tok(OTHER, s, e, "long-number", math)
             else:
@@ -398,7 +405,7 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
             if _line_start(text, s):
                 tok = Tok(PUNCT, s, e, "list", math)  # "1." "2)" "a)" at a line start
             else:  # "e.g. ", "x) ": the character and its punctuation, as two tokens
-                head = m.group()[:-1]
+                head = text[s0:e][:-1]
                 if head.isdigit():
                     first = Tok(NUM, s, e - 1, int(head), math)
                 elif math or head not in "aAI":
@@ -407,14 +414,14 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
                     first = Tok(WORD, s, e - 1, head.lower(), math)
                 first.glued = s == prev_end
                 append(first)
-                k, v = _CHARS[m.group()[-1]]
+                k, v = _CHARS[text[s0:e][-1]]
                 tok = Tok(k, e - 1, e, v, math)
                 tok.glued = True
                 prev_end = e
                 append(tok)
                 continue
         elif kind == "ch":
-            ch = m.group()
+            ch = text[s0:e]
             if math and (ch == "&" or ch == "~"):
                 continue
             if ch == "{":
@@ -437,7 +444,7 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
             else:
                 tok = Tok(OTHER, s, e, ch, math)
         elif kind == "cmd":
-            name = m.group()[1:]
+            name = text[s0:e][1:]
             if name in _SKIP_CMDS:
                 if name in _SIZING:
                     pending = s
@@ -458,9 +465,9 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
                 tok = Tok(CMD, s, e, name, math)
         elif kind == "text":
             body = m.group("tbody").strip()
-            if m.group().startswith("\\operatorname"):
+            if text[s0:e].startswith("\\operatorname"):
                 tok = Tok(CMD, s, e, body, math)
-            elif len(body) == 1 and body.isalpha() and m.group()[1:5] == "math":
+            elif len(body) == 1 and body.isalpha() and text[s0:e][1:5] == "math":
                 tok = Tok(SYM, s, e, body, math)
             elif any(c.isdigit() for c in body):
                 tok = Tok(OTHER, s, e, "text-with-number", math)
@@ -468,13 +475,13 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
                 # "\text{ hours (meditation)}": the words before a parenthesis are the unit.
                 tok = Tok(TEXT, s, e, tuple(_LETTERS.findall(body.partition("(")[0].lower())), math)
         elif kind == "op2":
-            k, v = _OP2[m.group()]
+            k, v = _OP2[text[s0:e]]
             tok = Tok(k, s, e, v, math)
         elif kind == "deg":
             tok = Tok(TEXT, s, e, ("degrees",), math)
         elif kind == "env":
             # A matrix or cases environment is opaque; align-like ones only separate lines.
-            env = m.group()
+            env = text[s0:e]
             tok = Tok(OTHER if _OPAQUE_ENV.search(env) else SEP, s, e, "env", math)
         else:  # date, clock, badnum
             tok = Tok(OTHER, s, e, kind, math)

@@ -30,6 +30,7 @@ from .lexer import (
     CMD,
     CUR,
     DOTS,
+    END,
     LB,
     LP,
     NUM,
@@ -110,7 +111,7 @@ class Abort(Exception):
 class Member:
     """One side of an equality: its tree and where it sits in the tokens and the text."""
 
-    __slots__ = ("node", "i0", "last", "next", "bare", "units", "approx_note", "ops", "labelled")
+    __slots__ = ("node", "i0", "last", "next", "bare", "units", "approx_note", "ops", "labelled", "has_pct")
 
     def __init__(self, node: tuple, i0: int, last: int, nxt: int) -> None:
         self.node = node
@@ -122,6 +123,7 @@ class Member:
         self.approx_note = False  # an annotation says it is rounded: "= 33 (rounded)"
         self.ops = 0
         self.labelled = False  # words or a remark follow a quantity: "5 pairs", "8 (this week)"
+        self.has_pct = False  # a percent sign anywhere in it
 
 
 class Chain:
@@ -137,10 +139,16 @@ class Chain:
         self.continued = False  # the first member comes from the previous math line or region
 
 
+# Tokens after a factor that may continue its product: an operator, "of", "divided by", or the
+# start of an implicit factor. Anything else ends the product at once.
+_TERM_CONTINUES = frozenset((OP, WORD, SYM, LP, CMD))
+_UNIT_STARTS = frozenset((WORD, TEXT, OP, LP))
+
+
 class _Parser:
-    def __init__(self, toks: list[Tok], text: str) -> None:
-        self.toks = toks
-        self.n = len(toks)
+    def __init__(self, toks: list[Tok], text: str, n: int) -> None:
+        self.toks = toks  # n tokens and the END sentinel
+        self.n = n
         self.text = text
         self.i = 0
 
@@ -151,9 +159,12 @@ class _Parser:
     def _restore(self, state: tuple[int, int, int]) -> None:
         self.i, self.last, self.ops = state
 
-    def _peek(self, offset: int = 0) -> Tok | None:
+    def _peek(self, offset: int = 0) -> Tok:
+        # toks ends with an END sentinel at index n, so the current token always exists.
+        if offset == 0:
+            return self.toks[self.i]
         j = self.i + offset
-        return self.toks[j] if j < self.n else None
+        return self.toks[j] if j <= self.n else self.toks[self.n]
 
     def _take(self) -> Tok:
         tok = self.toks[self.i]
@@ -172,6 +183,7 @@ class _Parser:
         self.units: dict[int, str] = {}
         self.approx_note = False
         self.labelled = False
+        self.has_pct = False
         node = self.expr()
         if node is None:
             return None
@@ -181,6 +193,7 @@ class _Parser:
         m.ops = self.ops
         m.bare = _is_bare(node)
         m.labelled = self.labelled
+        m.has_pct = self.has_pct
         return m
 
     # -- grammar -----------------------------------------------------------------------------------
@@ -193,9 +206,10 @@ class _Parser:
             self.depth -= 1
             return None
         terms = [(1, first)]
-        while self.i < self.n:
-            tok = self.toks[self.i]
-            if tok.kind != OP or tok.val not in ("+", "-"):
+        toks = self.toks
+        while True:
+            tok = toks[self.i]
+            if tok.kind != OP or (tok.val != "+" and tok.val != "-"):
                 break
             state = self._save()
             self._take()
@@ -213,10 +227,14 @@ class _Parser:
         if first is None:
             return None
         factors = [("*", first)]
-        while self.i < self.n:
-            tok = self.toks[self.i]
+        toks = self.toks
+        while True:
+            tok = toks[self.i]
+            kind = tok.kind
+            if kind not in _TERM_CONTINUES:
+                break
             state = self._save()
-            if tok.kind == OP and tok.val in ("*", "/"):
+            if kind == OP and tok.val in ("*", "/"):
                 self._take()
                 nxt = self.unary()
                 op = tok.val
@@ -271,8 +289,8 @@ class _Parser:
         return False
 
     def unary(self) -> tuple | None:
-        tok = self._peek()
-        if tok is not None and tok.kind == OP and tok.val in ("+", "-"):
+        tok = self.toks[self.i]
+        if tok.kind == OP and (tok.val == "-" or tok.val == "+"):
             state = self._save()
             self._take()
             inner = self.unary()
@@ -283,25 +301,41 @@ class _Parser:
         return self.power()
 
     def power(self) -> tuple | None:
-        base = self.postfix()
-        if base is None:
+        """An atom with its postfix operators, power and units: 5!, 20%, 2^{10}, 3², "30 dollars"."""
+        start = self.i
+        node = self.atom()
+        if node is None:
             return None
-        tok = self._peek()
-        if tok is None:
-            return base
+        toks = self.toks
+        tok = toks[self.i]
+        while tok.kind == BANG or tok.kind == PCT:
+            self._take()
+            if tok.kind == BANG:
+                node = ("!", node)
+            else:
+                node = ("%", node)
+                self.has_pct = True
+            tok = toks[self.i]
         if tok.kind == OP and tok.val == "^":
             state = self._save()
             self._take()
             exponent = self.exponent()
             if exponent is None:
                 self._restore(state)
-                return base
-            return ("^", base, exponent)
-        if tok.kind == SUPPOW:
+            else:
+                node = ("^", node, exponent)
+        elif tok.kind == SUPPOW:
             index = self.i
             self._take()
-            return ("^", base, ("n", tok.val, 0, index))
-        return base
+            node = ("^", node, ("n", tok.val, 0, index))
+        if toks[self.i].kind in _UNIT_STARTS and (toks[start].kind in (NUM, CUR) or node[0] in ("%", "g")):
+            before = self.i
+            self.units_after(start)
+            if self.i > before:  # "5 \text{ cm}^2": the power is the unit's
+                tok = toks[self.i]
+                if (tok.kind == OP and tok.val == "^" and toks[self.i + 1].kind == NUM) or tok.kind == SUPPOW:
+                    self.i += 2 if tok.kind == OP else 1
+        return node
 
     def exponent(self) -> tuple | None:
         self.depth += 1
@@ -341,25 +375,6 @@ class _Parser:
         self.depth -= 1
         return node
 
-    def postfix(self) -> tuple | None:
-        start = self.i
-        node = self.atom()
-        if node is None:
-            return None
-        while self.i < self.n:
-            tok = self.toks[self.i]
-            if tok.kind == BANG:
-                self._take()
-                node = ("!", node)
-            elif tok.kind == PCT:
-                self._take()
-                node = ("%", node)
-            else:
-                break
-        if self.toks[start].kind in (NUM, CUR) or node[0] in ("%", "g"):
-            self.units_after(start)
-        return node
-
     def group(self, opener: str) -> tuple | None:
         closer = RB if opener == LB else RP
         state = self._save()
@@ -373,11 +388,16 @@ class _Parser:
         return ("g", inner)
 
     def atom(self) -> tuple | None:
-        tok = self._peek()
-        if tok is None:
-            return None
+        i = self.i
+        tok = self.toks[i]
         kind = tok.kind
         if kind == NUM:
+            if tok.math:  # the common case, inlined: a literal, no scale words in math
+                self.last = i
+                self.i = i + 1
+                if self.i - self.start > MAX_MEMBER_TOKENS:
+                    raise Abort(self.i)
+                return ("n", tok.val, tok.dec, i)
             return self.literal()
         if kind == CUR:
             nxt = self._peek(1)
@@ -530,6 +550,8 @@ class _Parser:
         """Consume the unit words after a quantity ("30 dollars", "42 bales", "8 (this week)")."""
         toks, n = self.toks, self.n
         j = self.i
+        if toks[j].kind not in _UNIT_STARTS:
+            return
         words: list[str] = []
         while j < n and len(words) < 4:
             tok = toks[j]
@@ -634,7 +656,7 @@ def right_clean(toks: list[Tok], k: int) -> bool:
         return True
     tok = toks[k]
     kind = tok.kind
-    if kind in (BOUND, SEP, REL):
+    if kind in (BOUND, SEP, REL, END):
         return True
     if kind == PUNCT:
         # "3,5" and "3:4" are lexed apart from a number only when spaced; glued they are ambiguous.
@@ -698,10 +720,18 @@ def _useful_starts(toks: list[Tok]) -> list[bool]:
 
 def chains(toks: list[Tok], text: str) -> list[Chain]:
     """Every chain of two or more members joined by = or ≈, in text order."""
-    parser = _Parser(toks, text)
-    n = len(toks)
-    found: list[Chain] = []
     useful = _useful_starts(toks)
+    n = len(toks)
+    toks.append(Tok(END, len(text), len(text), None, False))  # sentinel, removed before returning
+    try:
+        return _chains(toks, text, n, useful)
+    finally:
+        toks.pop()
+
+
+def _chains(toks: list[Tok], text: str, n: int, useful: list[bool]) -> list[Chain]:
+    parser = _Parser(toks, text, n)
+    found: list[Chain] = []
     previous: Member | None = None  # last member that ended a math statement
     i = 0
     while i < n:

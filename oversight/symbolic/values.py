@@ -27,6 +27,7 @@ MAX_BITS = 40_000  # about 12,000 decimal digits
 MAX_FACTORIAL = 1_000
 MAX_ROOT_INDEX = 12
 MAX_SYMPY_EXPONENT = 1_000
+MAX_SAMPLED_EXPONENT = 200
 SAMPLE_POINTS = 3
 APPROX_DIGITS = 50
 
@@ -158,7 +159,11 @@ def evaluate(node: tuple, env: dict[str, Number] | None = None) -> Number:  # no
     if kind == "frac":
         return divide(evaluate(node[1], env), evaluate(node[2], env))
     if kind == "^":
-        return power(evaluate(node[1], env), evaluate(node[2], env))
+        exponent = evaluate(node[2], env)
+        if env is not None and abs(exponent) > MAX_SAMPLED_EXPONENT:
+            # At the sampling points (~10^6), \omega^{1997} has 12,000 digits: not worth it.
+            raise NotEvaluable("power too high to sample")
+        return power(evaluate(node[1], env), exponent)
     if kind == "s":
         if env is None or node[1] not in env:
             raise HasSymbols(node[1])
@@ -226,14 +231,62 @@ def samples(node: tuple, names: list[str]) -> list[Number]:
     """Exact values of a tree at the sampling points; variables beyond 64 are not sampled."""
     if len(names) > 64:
         raise NotEvaluable("too many variables")
-    out = []
-    for point in _POINTS:
-        env = {name: point[index] for index, name in enumerate(names)}
+    env = {name: tuple(point[index] for point in _POINTS) for index, name in enumerate(names)}
+    try:
+        return list(_evaluate3(node, env))
+    except Irrational as exc:
+        raise NotEvaluable("radical or power of a variable") from exc
+
+
+def _evaluate3(node: tuple, env: dict[str, tuple[Number, ...]]) -> tuple[Number, ...]:  # noqa: C901
+    """`evaluate` at the three sampling points in one walk of the tree (a tuple of three values)."""
+    kind = node[0]
+    if kind == "n":
+        v = node[1]
+        return (v, v, v)
+    if kind == "s":
         try:
-            out.append(evaluate(node, env))
-        except Irrational as exc:
-            raise NotEvaluable("radical or power of a variable") from exc
-    return out
+            return env[node[1]]
+        except KeyError:
+            raise HasSymbols(node[1]) from None
+    if kind == "+":
+        t0 = t1 = t2 = 0
+        for sign, term in node[1]:
+            a, b, c = _evaluate3(term, env)
+            if sign > 0:
+                t0, t1, t2 = t0 + a, t1 + b, t2 + c
+            else:
+                t0, t1, t2 = t0 - a, t1 - b, t2 - c
+        return (t0, t1, t2)
+    if kind == "*":
+        p0 = p1 = p2 = 1
+        for op, factor in node[1]:
+            a, b, c = _evaluate3(factor, env)
+            if op == "*":
+                p0, p1, p2 = p0 * a, p1 * b, p2 * c
+            else:
+                p0, p1, p2 = divide(p0, a), divide(p1, b), divide(p2, c)
+        return (_check_size(p0), _check_size(p1), _check_size(p2))
+    if kind == "g":
+        return _evaluate3(node[1], env)
+    if kind == "neg":
+        a, b, c = _evaluate3(node[1], env)
+        return (-a, -b, -c)
+    if kind == "%":
+        return tuple(divide(v, 100) for v in _evaluate3(node[1], env))
+    if kind == "frac":
+        top, bottom = _evaluate3(node[1], env), _evaluate3(node[2], env)
+        return tuple(divide(x, y) for x, y in zip(top, bottom, strict=True))
+    if kind == "^":
+        exponents = _evaluate3(node[2], env)
+        if exponents[0] != exponents[1] or exponents[0] != exponents[2]:
+            raise NotEvaluable("power with a variable exponent")
+        if abs(exponents[0]) > MAX_SAMPLED_EXPONENT:
+            # At the sampling points (~10^6), \omega^{1997} has 12,000 digits: not worth it.
+            raise NotEvaluable("power too high to sample")
+        return tuple(power(v, exponents[0]) for v in _evaluate3(node[1], env))
+    # sqrt, abs, factorial, binomial, pi: rare next to variables; one point at a time.
+    return tuple(evaluate(node, {name: values[k] for name, values in env.items()}) for k in range(SAMPLE_POINTS))
 
 
 def sample_coordinates(name_index: int) -> list[int]:
