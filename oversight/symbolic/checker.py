@@ -40,8 +40,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from . import units
-from .lexer import RELATION, Tok, tokenize
-from .parser import Chain, Member, chains
+from .chains import Chain, chains
+from .display import approx_suffix, eq_text, fmt, show
+from .lexer import RELATION, tokenize
+from .parser import Member
+from .tokens import Tok
 from .values import (
     Irrational,
     NotEvaluable,
@@ -183,127 +186,6 @@ def _sample(member: Member, names: list[str], value: _Value) -> list[Number] | N
         value.reason = str(exc)
     value.sampled[key] = points
     return points
-
-
-# -- display ---------------------------------------------------------------------------------------
-
-
-def fmt(q: Number, exact: bool = True) -> str:
-    """A value for people: 68, 2.5, 10/3, ≈ 1.414213562, 1.234568e+45."""
-    if type(q) is int and -(10**30) < q < 10**30:
-        return str(q)
-    if not exact:
-        return "≈ " + _short_decimal(q)
-    if q.denominator == 1:
-        digits = str(abs(q.numerator))
-        if len(digits) > 30:
-            sign = "-" if q < 0 else ""
-            return f"{sign}{digits[0]}.{digits[1:7]}e+{len(digits) - 1}"
-        return str(q.numerator)
-    den = q.denominator
-    twos = fives = 0
-    while den % 2 == 0:
-        den //= 2
-        twos += 1
-    while den % 5 == 0:
-        den //= 5
-        fives += 1
-    places = max(twos, fives)
-    if den == 1 and places <= 12:
-        scaled = abs(q.numerator) * 10**places // q.denominator
-        sign = "-" if q < 0 else ""
-        whole, frac = divmod(scaled, 10**places)
-        return f"{sign}{whole}.{frac:0{places}d}"
-    if len(str(q.numerator)) + len(str(q.denominator)) <= 24:
-        return f"{q.numerator}/{q.denominator}"
-    return "≈ " + _short_decimal(q)
-
-
-def _short_decimal(q: Fraction) -> str:
-    if q == 0:
-        return "0"
-    magnitude = abs(q)
-    if Fraction(1, 10**6) <= magnitude < 10**15:
-        text = f"{float(q):.10g}"
-        return text
-    return f"{float(q):.6e}" if abs(q.numerator).bit_length() < 1000 else "(huge)"
-
-
-def _approx_suffix(q: Fraction) -> str:
-    shown = fmt(q)
-    return "" if "/" not in shown else f" ≈ {_short_decimal(q)}"
-
-
-def show(node: tuple) -> str:
-    """An expression for people: 17 × 4, 2(3x - 7), 14/2, √(2), 20% of 50 as 20% × 50."""
-    kind = node[0]
-    if kind == "n":
-        value, dec = node[1], node[2]
-        if dec > 0:
-            return f"{float(value):.{dec}f}" if abs(value) < 10**15 else fmt(value)
-        return fmt(value)
-    if kind == "s":
-        return str(node[1])
-    if kind == "pi":
-        return "π"
-    if kind == "+":
-        parts = []
-        for index, (sign, term) in enumerate(node[1]):
-            text = show(term)
-            if index == 0:
-                parts.append(text if sign > 0 else f"-{text}")
-            else:
-                parts.append(("+ " if sign > 0 else "- ") + text)
-        return " ".join(parts)
-    if kind == "*":
-        out = ""
-        for index, (op, factor) in enumerate(node[1]):
-            text = show(factor)
-            if factor[0] == "+":
-                text = f"({text})"
-            if index == 0:
-                out = text
-            elif op == "/":
-                out += f" ÷ {text}"
-            elif factor[0] in ("s", "g") and node[1][index - 1][1][0] in ("n", "s"):
-                out += text
-            else:
-                out += f" × {text}"
-        return out
-    if kind == "g":
-        return f"({show(node[1])})"
-    if kind == "neg":
-        return f"-{show(node[1])}"
-    if kind == "%":
-        return f"{show(node[1])}%"
-    if kind == "!":
-        return f"{show(node[1])}!"
-    if kind == "abs":
-        return f"|{show(node[1])}|"
-    if kind == "frac":
-        return f"{_atomic(node[1])}/{_atomic(node[2])}"
-    if kind == "^":
-        return f"{_atomic(node[1])}^{_atomic(node[2])}"
-    if kind == "sqrt":
-        prefix = "√" if node[2] is None else f"{_atomic(node[2])}√"
-        return f"{prefix}{_atomic(node[1])}"
-    if kind == "binom":
-        return f"C({show(node[1])}, {show(node[2])})"
-    return "?"
-
-
-def _eq(expression: str, value: str) -> str:
-    """ "17 × 4 = 68", "√2 ≈ 1.414213562", and just "1/21" when the expression is its value."""
-    if expression == value:
-        return value
-    if value.startswith("≈ "):
-        return f"{expression} {value}"
-    return f"{expression} = {value}"
-
-
-def _atomic(node: tuple) -> str:
-    text = show(node)
-    return text if node[0] in ("n", "s", "g", "pi") and not text.startswith("-") else f"({text})"
 
 
 # -- judging ---------------------------------------------------------------------------------------
@@ -478,7 +360,7 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
     # A lone percentage shows as written: "70%", not 0.7.
     lhs_s = fmt(a * 100, lv.exact) + "%" if l_lone else fmt(a, lv.exact)
     rhs_s = fmt(b * 100, rv.exact) + "%" if r_lone else fmt(b, rv.exact)
-    shown = _eq(show(left.node), lhs_s)
+    shown = eq_text(show(left.node), lhs_s)
     sign = _REL_SIGN[rel]
 
     if _equal(a, b, exact):
@@ -490,7 +372,7 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
             detail = f"{show(left.node)} {sign} {show(right.node)}, both {lhs_s.removeprefix('≈ ')}"
         if not exact:
             detail += " (equal to 40 significant digits)"
-        return out(VERIFIED, detail + _approx_suffix(a), "exact", lhs_s, rhs_s)
+        return out(VERIFIED, detail + approx_suffix(a), "exact", lhs_s, rhs_s)
     if left.bare and right.bare and not (rel == "~" and _approximates(right, a, b)):
         return out(
             ABSTAIN, f"Two lone numbers ({lhs_s} and {rhs_s}): a unit conversion or a label, not a calculation.",
@@ -506,7 +388,7 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
     if r_lone and not l_has and _equal(a, b * 100, exact):
         return out(VERIFIED, f"{shown} = {rhs_s}", "percent", lhs_s, rhs_s)
     if l_lone and not r_has and _equal(a * 100, b, exact):
-        return out(VERIFIED, f"{lhs_s} = {_eq(show(right.node), rhs_s)}", "percent", lhs_s, rhs_s)
+        return out(VERIFIED, f"{lhs_s} = {eq_text(show(right.node), rhs_s)}", "percent", lhs_s, rhs_s)
 
     # Rounding of a stated literal.
     stated_side = right if right.bare else (left if left.bare else None)
@@ -516,10 +398,10 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
         for c, d in _stated(stated_side, other_pct):
             how = _rounding(other, c, d)
             if how == "rounded" and (d > 0 or rel == "~"):
-                return out(VERIFIED, f"{shown}{_approx_suffix(a)}, which rounds to {fmt(c)}", "rounded", lhs_s, rhs_s)
+                return out(VERIFIED, f"{shown}{approx_suffix(a)}, which rounds to {fmt(c)}", "rounded", lhs_s, rhs_s)
             if how is not None and d == 0 and rel == "=":
                 return out(
-                    ABSTAIN, f"{shown}{_approx_suffix(a)}; {fmt(c)} is it rounded to a whole number, or a slip.",
+                    ABSTAIN, f"{shown}{approx_suffix(a)}; {fmt(c)} is it rounded to a whole number, or a slip.",
                     "rounded-integer", lhs_s, rhs_s,
                 )
             if how == "near" and d > 0:
@@ -527,7 +409,7 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
                     ABSTAIN, f"{shown}; {fmt(c)} is off by one in its last decimal place.", "last-digit", lhs_s, rhs_s
                 )
             if rel == "~" and _within_places(other, c, d):
-                return out(VERIFIED, f"{shown}{_approx_suffix(a)} ≈ {fmt(c)}", "approximate", lhs_s, rhs_s)
+                return out(VERIFIED, f"{shown}{approx_suffix(a)} ≈ {fmt(c)}", "approximate", lhs_s, rhs_s)
 
     term_l, units_l = _term_units(left)
     term_r, units_r = _term_units(right)
@@ -580,7 +462,7 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
         return out(ABSTAIN, f"{shown}, not {rhs_s}; the sentence itself questions it.", "disputed", lhs_s, rhs_s)
     if rel == "~":
         return out(MISMATCH, f"{shown}, not approximately {rhs_s}.", "approximate", lhs_s, rhs_s)
-    rhs_claim = rhs_s if right.bare else _eq(show(right.node), rhs_s)
+    rhs_claim = rhs_s if right.bare else eq_text(show(right.node), rhs_s)
     return out(MISMATCH, f"{shown}, not {rhs_claim}.", "exact", lhs_s, rhs_s)
 
 

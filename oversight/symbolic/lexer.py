@@ -14,7 +14,7 @@ The two modes differ only where prose and LaTeX disagree:
 - `$` in prose opens math only under pandoc's rule (the opener is followed by a non-space, the closer
   is preceded by a non-space and not followed by a digit), so "$300 + $6 - $275" stays currency.
 
-Lexing is linear in the text: one compiled regex, delimiters paired through sorted position lists.
+Lexing is linear in the text: one pass over the delimiters, one compiled regex over what is kept.
 """
 
 from __future__ import annotations
@@ -23,28 +23,35 @@ import re
 from bisect import bisect_right
 from fractions import Fraction
 
-# Token kinds.
-NUM = "NUM"  # val: Fraction; dec: digits after the decimal point (0 for integers)
-CUR = "CUR"  # currency sign; val: "$", "€", ...
-PCT = "PCT"  # %, \%, "percent"
-OP = "OP"  # val: + - * / ^
-LP, RP = "LP", "RP"  # ( [ \left( ...
-LB, RB = "LB", "RB"  # { } in math (grouping, arguments)
-REL = "REL"  # val: "=" or "~" (approximately) or "other" (<, ≤, ≠, ≡, ...)
-SYM = "SYM"  # a variable; val: its name
-WORD = "WORD"  # a prose word, lower-cased; in math a run of letters that is a unit or an English word
-TEXT = "TEXT"  # \text{...}; val: tuple of lower-cased words
-PUNCT = "PUNCT"  # . , ; : ? ! and list markers ("1." at a line start)
-SEP = "SEP"  # statement separators: \\ \quad \Rightarrow \implies, \begin{...}, "=>", "→"
-BOUND = "BOUND"  # start or end of a math region (val "open"/"close"), or of \boxed{...}
-CMD = "CMD"  # val: frac, sqrt, binom, pi or the name of a command we do not evaluate
-BAR = "BAR"  # | (absolute value)
-US = "US"  # _ (subscript)
-BANG = "BANG"  # factorial
-SUPPOW = "SUPPOW"  # ² ³; val: the exponent as Fraction
-DOTS = "DOTS"  # ... … \cdots \ldots: an omitted part or a repeating decimal
-OTHER = "OTHER"  # anything we do not read: dates, times, ordinals, bad numbers, stray symbols
-END = "END"  # the parser's sentinel after the last token
+from .tokens import (
+    BANG,
+    BOUND,
+    CHARS,
+    CMD,
+    CMD_TOKENS,
+    CUR,
+    GREEK,
+    LB,
+    LP,
+    MATH_WORDS,
+    NUM,
+    OP,
+    OP2,
+    OTHER,
+    PCT,
+    PUNCT,
+    RB,
+    RP,
+    SEP,
+    SIMPLE_CHARS,
+    SIZING,
+    SKIP_CMDS,
+    SYM,
+    TEXT,
+    WORD,
+    WORD_TOKENS,
+    Tok,
+)
 
 MAX_NUMBER_DIGITS = 40  # longer literals are read as OTHER: nobody checks 41-digit arithmetic by hand
 
@@ -84,188 +91,8 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 
-_GREEK = frozenset(
-    (
-        "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta",
-        "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi",
-        "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Upsilon", "Phi", "Psi",
-        "Omega",
-    )
-)
-_SKIP_CMDS = frozenset(
-    (
-        "left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr",
-        "Biggl", "Biggr", "displaystyle", "textstyle", "scriptstyle", "limits", "nolimits", "space",
-        "thinspace", "medspace", "negthinspace", "mathstrut",
-    )
-) | {",", ";", ":", "!", " ", "&"}
-_SIZING = frozenset(("left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr"))
-_CMD_TOKENS: dict[str, tuple[str, object]] = {
-    "times": (OP, "*"),
-    "cdot": (OP, "*"),
-    "ast": (OP, "*"),
-    "div": (OP, "/"),
-    "frac": (CMD, "frac"),
-    "dfrac": (CMD, "frac"),
-    "tfrac": (CMD, "frac"),
-    "cfrac": (CMD, "frac"),
-    "sqrt": (CMD, "sqrt"),
-    "binom": (CMD, "binom"),
-    "dbinom": (CMD, "binom"),
-    "tbinom": (CMD, "binom"),
-    "pi": (CMD, "pi"),
-    "boxed": (CMD, "boxed"),
-    "fbox": (CMD, "boxed"),
-    "%": (PCT, "%"),
-    "$": (CUR, "$"),
-    "{": (LP, "{"),
-    "}": (RP, "}"),
-    "lvert": (BAR, "|"),
-    "rvert": (BAR, "|"),
-    "vert": (BAR, "|"),
-    "approx": (REL, "~"),
-    "simeq": (REL, "~"),
-    "thickapprox": (REL, "~"),
-    "approxeq": (REL, "~"),
-    "sim": (REL, "~"),
-    "cdots": (DOTS, "..."),
-    "ldots": (DOTS, "..."),
-    "dots": (DOTS, "..."),
-    "dotsb": (DOTS, "..."),
-    "vdots": (DOTS, "..."),
-    "\\": (SEP, "\\\\"),
-    "newline": (SEP, "\\\\"),
-    "quad": (SEP, "quad"),
-    "qquad": (SEP, "quad"),
-    "hline": (SEP, "hline"),
-    "Rightarrow": (SEP, "=>"),
-    "implies": (SEP, "=>"),
-    "Longrightarrow": (SEP, "=>"),
-    "rightarrow": (SEP, "=>"),
-    "longrightarrow": (SEP, "=>"),
-    "to": (SEP, "=>"),
-    "iff": (SEP, "=>"),
-    "Leftrightarrow": (SEP, "=>"),
-    "therefore": (SEP, "=>"),
-    "because": (SEP, "=>"),
-    "text": (OTHER, "text"),  # \text without a simple {...} body
-}
-for _rel in (
-    "neq", "ne", "le", "leq", "ge", "geq", "lt", "gt", "leqslant", "geqslant", "equiv", "cong", "propto",
-    "in", "notin", "subset", "subseteq", "ll", "gg",
-):
-    _CMD_TOKENS[_rel] = (REL, "other")
-
-_CHARS: dict[str, tuple[str, object]] = {
-    "+": (OP, "+"),
-    "-": (OP, "-"),
-    "−": (OP, "-"),
-    "*": (OP, "*"),
-    "×": (OP, "*"),
-    "·": (OP, "*"),
-    "⋅": (OP, "*"),
-    "∙": (OP, "*"),
-    "/": (OP, "/"),
-    "÷": (OP, "/"),
-    "^": (OP, "^"),
-    "=": (REL, "="),
-    "≈": (REL, "~"),
-    "≃": (REL, "~"),
-    "≅": (REL, "other"),
-    "≠": (REL, "other"),
-    "<": (REL, "other"),
-    ">": (REL, "other"),
-    "≤": (REL, "other"),
-    "≥": (REL, "other"),
-    "≡": (REL, "other"),
-    "(": (LP, "("),
-    "[": (LP, "["),
-    ")": (RP, ")"),
-    "]": (RP, "]"),
-    "%": (PCT, "%"),
-    "$": (CUR, "$"),
-    "€": (CUR, "€"),
-    "£": (CUR, "£"),
-    "¥": (CUR, "¥"),
-    "₹": (CUR, "₹"),
-    ".": (PUNCT, "."),
-    ",": (PUNCT, ","),
-    ";": (PUNCT, ";"),
-    ":": (PUNCT, ":"),
-    "?": (PUNCT, "?"),
-    "!": (PUNCT, "!"),
-    '"': (PUNCT, '"'),
-    "“": (PUNCT, '"'),
-    "”": (PUNCT, '"'),
-    "—": (PUNCT, "—"),
-    "|": (BAR, "|"),
-    "_": (US, "_"),
-    "…": (DOTS, "..."),
-    "→": (SEP, "=>"),
-    "⇒": (SEP, "=>"),
-    "√": (CMD, "sqrt"),
-    "π": (CMD, "pi"),
-    "²": (SUPPOW, Fraction(2)),
-    "³": (SUPPOW, Fraction(3)),
-    "½": (NUM, Fraction(1, 2)),
-    "¼": (NUM, Fraction(1, 4)),
-    "¾": (NUM, Fraction(3, 4)),
-}
-# Characters that always make the same token, whatever the mode or the neighbours.
-_SIMPLE_CHARS = {ch: (k, v, -1 if k == NUM else 0) for ch, (k, v) in _CHARS.items() if ch not in "!&~{}"}
-_OP2: dict[str, tuple[str, object]] = {
-    "==": (REL, "="),
-    "<=": (REL, "other"),
-    ">=": (REL, "other"),
-    "!=": (REL, "other"),
-    ":=": (REL, "other"),
-    "=>": (SEP, "=>"),
-    "->": (SEP, "=>"),
-    "**": (PUNCT, "**"),  # markdown bold far more often than a power
-    "...": (DOTS, "..."),
-}
-# Prose words that are operators or relations.
-_WORD_TOKENS: dict[str, tuple[str, object]] = {
-    "times": (OP, "*"),
-    "plus": (OP, "+"),
-    "minus": (OP, "-"),
-    "equals": (REL, "="),
-    "percent": (PCT, "%"),
-}
-# Short letter runs in math mode that are units or words, not products of variables.
-MATH_WORDS = frozenset(
-    (
-        "cm", "km", "kg", "mg", "ml", "mm", "hr", "hrs", "min", "mins", "sec", "secs", "ft", "yd", "mi",
-        "lb", "lbs", "oz", "mph", "kph", "cal", "deg", "rad", "per", "day", "days", "yr", "yrs", "usd",
-        "and", "or", "if", "so", "the", "for", "to", "of", "is", "are", "mod", "gcd", "lcm", "max", "min",
-        "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "lim", "det", "arg", "dim", "ker",
-        "hom", "inf", "sup",
-    )
-)
-
-
 _LETTERS = re.compile(r"[a-z]+")
 _OPAQUE_ENV = re.compile(r"matrix|cases|array|tabular")
-
-
-class Tok:
-    """One token: kind, offsets in the step, value, mode (math or prose), decimals of a literal."""
-
-    __slots__ = ("kind", "start", "end", "val", "math", "dec", "glued")
-
-    def __init__(
-        self, kind: str, start: int, end: int, val: object, math: bool, dec: int = 0, glued: bool = False
-    ) -> None:
-        self.kind = kind
-        self.start = start
-        self.end = end
-        self.val = val
-        self.math = math
-        self.dec = dec
-        self.glued = glued  # no space between this token and the previous one
-
-    def __repr__(self) -> str:  # for debugging and test failure messages
-        return f"{self.kind}({self.val!r})@{self.start}"
 
 
 def _number(raw: str) -> tuple[int | Fraction, int] | None:
@@ -362,7 +189,7 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
             s, pending = pending, -1
         if kind == "ch":
             ch = text[s0]
-            simple = _SIMPLE_CHARS.get(ch)
+            simple = SIMPLE_CHARS.get(ch)
             if simple is not None:
                 append(Tok(simple[0], s, e, simple[1], math, simple[2], s == prev_end))
                 prev_end = e
@@ -384,8 +211,8 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
                         append(single)
                     prev_end = e
                     continue
-            elif low in _WORD_TOKENS:
-                k, v = _WORD_TOKENS[low]
+            elif low in WORD_TOKENS:
+                k, v = WORD_TOKENS[low]
                 tok = Tok(k, s, e, v, False)
             elif len(word) == 1:
                 tok = Tok(SYM, s, e, word, False) if word not in "aAI" else Tok(WORD, s, e, low, False)
@@ -414,7 +241,7 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
                     first = Tok(WORD, s, e - 1, head.lower(), math)
                 first.glued = s == prev_end
                 append(first)
-                k, v = _CHARS[text[s0:e][-1]]
+                k, v = CHARS[text[s0:e][-1]]
                 tok = Tok(k, e - 1, e, v, math)
                 tok.glued = True
                 prev_end = e
@@ -438,21 +265,21 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
                 tok = Tok(BANG, s, e, "!", math)  # factorial; in prose only as in "5! = 120"
             elif ch == "&":
                 tok = Tok(WORD, s, e, "and", math)
-            elif ch in _CHARS:
-                k, v = _CHARS[ch]
+            elif ch in CHARS:
+                k, v = CHARS[ch]
                 tok = Tok(k, s, e, v, math, -1 if k == NUM else 0)
             else:
                 tok = Tok(OTHER, s, e, ch, math)
         elif kind == "cmd":
             name = text[s0:e][1:]
-            if name in _SKIP_CMDS:
-                if name in _SIZING:
+            if name in SKIP_CMDS:
+                if name in SIZING:
                     pending = s
                 continue
-            if name in _GREEK:
+            if name in GREEK:
                 tok = Tok(SYM, s, e, "\\" + name, math)
-            elif name in _CMD_TOKENS:
-                k, v = _CMD_TOKENS[name]
+            elif name in CMD_TOKENS:
+                k, v = CMD_TOKENS[name]
                 if k == CMD and v == "boxed":
                     boxed_pending = True
                     continue
@@ -475,7 +302,7 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
                 # "\text{ hours (meditation)}": the words before a parenthesis are the unit.
                 tok = Tok(TEXT, s, e, tuple(_LETTERS.findall(body.partition("(")[0].lower())), math)
         elif kind == "op2":
-            k, v = _OP2[text[s0:e]]
+            k, v = OP2[text[s0:e]]
             tok = Tok(k, s, e, v, math)
         elif kind == "deg":
             tok = Tok(TEXT, s, e, ("degrees",), math)
