@@ -28,15 +28,17 @@ from .tokens import (
     OP,
     OTHER,
     PUNCT,
+    RB,
     REL,
     RP,
     SEP,
     SYM,
     TEXT,
+    US,
     WORD,
     Tok,
 )
-from .words import APPROX_WORDS, LEFT_DANGER, RIGHT_DANGER
+from .words import APPROX_WORDS, LEFT_DANGER, MULTIPLIERS, RIGHT_DANGER
 
 
 class Chain:
@@ -63,20 +65,43 @@ def left_clean(toks: list[Tok], i: int) -> bool:
         return True
     tok = toks[j]
     kind = tok.kind
+    if kind == BOUND and tok.val == "close" and toks[i].kind == OP:
+        return False  # "\\(x\\) + 3 = 5": the sign continues the math before it
     if kind in (BOUND, SEP, REL):
         return True
     if toks[i].kind == OP:
-        # A sign after words is a binary operator with a wordy operand: "\text{Age} - 4 = 10 - 4".
+        # A sign after words is a binary operator with a wordy operand ("\text{Age} - 4 = 10 - 4"),
+        # unless it is glued to its number and not to the word: "is now -50 + 100".
+        if kind in (WORD, TEXT) and not toks[i].glued and toks[i + 1].glued and toks[i + 1].kind == NUM:
+            return _word_clean(toks, j)
         return kind == PUNCT and tok.val != ")" or (kind == LP and left_clean(toks, j))
     if kind == PUNCT:
         return True
     if kind == WORD:
-        return tok.val not in LEFT_DANGER
+        return _word_clean(toks, j)
     if kind == TEXT:
         return not tok.val or tok.val[-1] not in LEFT_DANGER
     if kind == LP and tok.val in ("(", "["):
-        return j == 0 or toks[j - 1].kind in (BOUND, SEP, REL, PUNCT, WORD, TEXT)
+        if j == 0 or toks[j - 1].kind in (BOUND, SEP, REL, PUNCT, WORD, TEXT):
+            return True
+        # Prose "multiples of 4 (4 × 25 = 100)": a remark in parentheses, not a product.
+        return not tok.math and not tok.glued and toks[j - 1].kind == NUM
     return False
+
+
+def _word_clean(toks: list[Tok], j: int) -> bool:
+    """Is the word at j a safe thing to stand before a left side?"""
+    word = toks[j].val
+    if word == "of":
+        # "a total of $100 + $50", "a height of 4/2" are safe; "half of 10 + 4", "one-third of 27",
+        # "\(25\%\) of $80", "the square of 3 + 4" are not.
+        before = toks[j - 1] if j > 0 else None
+        if before is None or before.kind in (PUNCT, SEP) or (before.kind == BOUND and before.val == "open"):
+            return True
+        if before.kind == WORD:
+            return before.val.rpartition("-")[2] not in MULTIPLIERS
+        return before.kind == TEXT and (not before.val or before.val[-1] not in MULTIPLIERS)
+    return word.rpartition("-")[2] not in LEFT_DANGER  # "two-thirds 6 + 3" as "thirds"
 
 
 def right_clean(toks: list[Tok], k: int) -> bool:
@@ -87,22 +112,47 @@ def right_clean(toks: list[Tok], k: int) -> bool:
     kind = tok.kind
     if kind in (BOUND, SEP, REL, END):
         return True
+    nxt = toks[k + 1] if k + 1 < len(toks) else None
     if kind == PUNCT:
         # "3,5" and "3:4" are lexed apart from a number only when spaced; glued they are ambiguous.
-        return not (tok.val in (",", ":") and k + 1 < len(toks) and toks[k + 1].glued and toks[k + 1].kind == NUM)
+        return not (tok.val in (",", ":") and nxt is not None and nxt.glued and nxt.kind == NUM)
     if kind == WORD:
         if tok.val in RIGHT_DANGER:
             return False
-        if tok.val == "and" and k + 1 < len(toks):  # "= 3 and 1/2", "= 3 and a half"
-            nxt = toks[k + 1]
-            if nxt.kind == NUM or (nxt.kind == WORD and nxt.val in ("a", "one", "half", "quarter")):
+        if tok.val == "of":  # "= 15 quarts of strawberries" is fine, "= 3 of 4" is not
+            return nxt is None or nxt.kind != NUM
+        if tok.val == "and" and nxt is not None:  # "= 3 and 1/2", "= 3 and a half"; not "= 51 and 7 * 13"
+            after = toks[k + 2] if k + 2 < len(toks) else None
+            if nxt.kind == NUM and after is not None and after.kind == OP and after.val == "/":
+                return False
+            if nxt.kind == WORD and nxt.val in ("a", "one", "half", "quarter"):
                 return False
         return True
     if kind == TEXT:
         return not tok.val or tok.val[0] not in RIGHT_DANGER
     if kind == RP:
-        return k + 1 >= len(toks) or toks[k + 1].kind in (BOUND, SEP, REL, PUNCT, WORD, TEXT, RP)
+        return nxt is None or nxt.kind in (BOUND, SEP, REL, PUNCT, WORD, TEXT, RP, END)
+    if kind == OP and tok.val in ("-", "+") and not tok.math and nxt is not None and nxt.kind == WORD:
+        # A dash between list items: "= 11 shoes - On Wednesday: ..."
+        return nxt.val not in LEFT_DANGER
+    if kind == US:
+        # "= 202_{10}": a base-ten marker; any other base changes the value.
+        return _base_ten(toks, k)
     return False
+
+
+def _base_ten(toks: list[Tok], k: int) -> bool:
+    nxt = toks[k + 1] if k + 1 < len(toks) else None
+    if nxt is not None and nxt.kind == NUM and nxt.val == 10:
+        return True
+    return (
+        nxt is not None
+        and nxt.kind == LB
+        and k + 3 < len(toks)
+        and toks[k + 2].kind == NUM
+        and toks[k + 2].val == 10
+        and toks[k + 3].kind == RB
+    )
 
 
 def _statement_start(toks: list[Tok], i: int) -> bool:

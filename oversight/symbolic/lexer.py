@@ -63,11 +63,10 @@ _DELIMS = re.compile(
 # One regex for both modes. The common tokens (spaces, words, plain numbers) come first and take a
 # single attempt; the rarer number shapes and the backslash commands sit behind a one-character
 # lookahead so that most positions never try them.
-_TOKEN = re.compile(
-    r"""
+_LEXEMES = r"""
     \s*(?:  # the spaces before a token are part of its match: half as many matches
     (?P<lmark>(?:\d{1,2}|[a-hA-H])[.)](?=[ \t]))
-  | (?P<word>[A-Za-z]+(?:['’][A-Za-z]+)*)
+  | (?P<word>[A-Za-z]+(?:['’][A-Za-z]+HYPHENATED)*)
   | (?P<num>\d+(?:\.\d+)?)(?![\d.,:/eEA-Za-z{\\-])
   | (?=\d)(?:
         (?P<date>\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}(?![\d/]))
@@ -87,9 +86,10 @@ _TOKEN = re.compile(
   | (?P<deg>\^[ \t]*(?:\{[ \t]*\\circ[ \t]*\}|\\circ)|°)
   | (?P<op2>==|<=|>=|!=|:=|=>|->|\*\*|\.\.\.)
   | (?P<ch>\S)
-    )""",
-    re.VERBOSE | re.DOTALL,
-)
+    )"""
+# Prose joins hyphenated words ("medium-sized"); in math a hyphen between letters is a minus.
+_PROSE_TOKEN = re.compile(_LEXEMES.replace("HYPHENATED", r"|-[A-Za-z]{2,}(?![A-Za-z0-9])"), re.VERBOSE | re.DOTALL)
+_MATH_TOKEN = re.compile(_LEXEMES.replace("HYPHENATED", ""), re.VERBOSE | re.DOTALL)
 
 _LETTERS = re.compile(r"[a-z]+")
 _OPAQUE_ENV = re.compile(r"matrix|cases|array|tabular")
@@ -179,7 +179,7 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
     prev_end = -1
     pending = -1  # start of a skipped sizing command (\left, \big) that belongs to the next token
     append = out.append
-    for m in _TOKEN.finditer(text, start, end):
+    for m in (_MATH_TOKEN if math else _PROSE_TOKEN).finditer(text, start, end):
         kind = m.lastgroup
         if kind == "skip":  # \left. and \right., invisible delimiters
             continue
@@ -396,11 +396,16 @@ def tokenize(text: str, windows: bool = False) -> list[Tok]:
         if index < len(regions) and keep[index]:
             pieces.append((region[0], region[3], index, False))
         cursor = region[3]
+    # A prose window next to a region that was not lexed gets a marker in its place: in
+    # "\\(25\\%\\) of $80 = ..." the "of" follows a percentage, not the start of a sentence.
+    skipped_ends = {r[3] for r, kept in zip(regions, keep, strict=True) if not kept}
+    skipped_starts = {r[0] for r, kept in zip(regions, keep, strict=True) if not kept}
     last_end = 0
     for piece_start, piece_end, index, cut in pieces:
         if piece_start > last_end and tokens and not text[last_end:piece_start].isspace():
             tokens.append(Tok(SEP, last_end, last_end, "gap", False))
-        if cut:  # the window starts mid-sentence: whatever precedes may change the meaning
+        if cut or (index < 0 and piece_start in skipped_ends):
+            # Mid-sentence, or right after unread math: whatever precedes may change the meaning.
             tokens.append(Tok(OTHER, piece_start, piece_start, "cut", False))
         if index >= 0:
             open_start, inner_start, inner_end, close_end = regions[index]
@@ -409,6 +414,8 @@ def tokenize(text: str, windows: bool = False) -> list[Tok]:
             tokens.append(Tok(BOUND, inner_end, close_end, "close", True))
         else:
             _lex_segment(text, piece_start, piece_end, False, tokens)
+            if piece_end in skipped_starts:
+                tokens.append(Tok(OTHER, piece_end, piece_end, "cut", False))
         last_end = piece_end
     _prose_fixups(tokens)
     return tokens

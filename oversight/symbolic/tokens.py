@@ -39,7 +39,7 @@ GREEK = frozenset(
 )
 SKIP_CMDS = frozenset(
     (
-        "left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr",
+        "not", "left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr",
         "Biggl", "Biggr", "displaystyle", "textstyle", "scriptstyle", "limits", "nolimits", "space",
         "thinspace", "medspace", "negthinspace", "mathstrut",
     )

@@ -32,7 +32,7 @@ LEFT_DANGER = frozenset(
 # Prose after a right side that changes its value: "= 5 squared", "= 7 remainder 3", "= 2 mod 5".
 RIGHT_DANGER = frozenset(
     (
-        "times", "of", "squared", "cubed", "mod", "modulo", "remainder", "r", "point", "plus", "minus", "over",
+        "times", "squared", "cubed", "mod", "modulo", "remainder", "r", "point", "plus", "minus", "over",
         "divided", "multiplied", "percent",
     )
 )
@@ -45,3 +45,13 @@ ROUNDING_NOTES = ("round", "approx", "about", "nearest", "estimate")
 # Number words that scale the number before them. Not "dozen": "66 / 12 = 5.5 dozen" uses it as a
 # unit as often as "3 dozen = 36" as a number; as a unit it is excused by its factor (units.py).
 SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+# Words before "of" that make it a multiplication or a function of what follows.
+MULTIPLIERS = frozenset(
+    (
+        "half", "halves", "third", "thirds", "quarter", "quarters", "fourth", "fourths", "fifth", "fifths",
+        "sixth", "sixths", "seventh", "sevenths", "eighth", "eighths", "ninth", "ninths", "tenth", "tenths",
+        "hundredth", "hundredths", "percent", "percentage", "fraction", "part", "parts", "portion", "share",
+        "twice", "double", "triple", "square", "cube", "root", "sqrt", "log", "logarithm", "power", "reciprocal",
+        "inverse", "negative", "opposite", "absolute", "factorial", "multiple", "times", "ratio",
+    )
+)

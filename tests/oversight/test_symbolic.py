@@ -171,6 +171,14 @@ def test_text_labels_before_a_chain_are_skipped():
         ("18-6=11", "12", "11"),
         (r"\(\frac{40}{5} = 3\) dollars", "8", "3"),
         (r"\(\sqrt{2} \approx 2\)", "≈ 1.414213562", "2"),
+        ("This means he needs a total of $100 + $50 = $160.", "150", "160"),
+        ("so he can eat 2 x 75 = 510 medium-sized beans.", "150", "510"),
+        ("- On Monday: 5 pairs = 5 * 2 = 11 shoes - On Wednesday: 15 pairs", "10", "11"),
+        (r"\[192 + 16 + 4 = 202_{10}\]", "212", "202"),
+        ("we can form two pairs: 3 * 17 = 61 and 7 * 13 = 91.", "51", "61"),
+        ("his total number of candies is now -50 + 100 = 10 candies.", "50", "10"),
+        ("This gives us 25 multiples of 4 (4 × 25 = 130).", "100", "130"),
+        ("to a height of 4/2 = 12 feet", "2", "12"),
     ],
 )
 def test_slips_are_mismatches(text, lhs, rhs):
@@ -284,6 +292,13 @@ def test_percentages_read_as_fraction_or_number(text):
         "We want 3 + x = 10, so x = 7.",
         "The answer is 5 + 3 = 8!",
         r"\(\dfrac{1}{2}\left(\dfrac{1}{3}\right) = \dfrac{1}{6}\)",
+        "One-third of 27 = 27 ÷ 3 = 9.",
+        r"First, find the discounted rate: \(25\%\) of $80 = \frac{25}{100} \times \$80 = \$20\).",
+        r"\(x\) + 3 = 5",
+        "the square of 3 + 4 = 49",
+        r"\(192 + 16 + 4 = 202_{8}\)",
+        r"\(496 \div 8 = 60 \text{ remainder } 0\)",
+        "so 66 / 12 = 5.5 dozen cookies",
     ],
 )
 def test_tricky_texts_raise_no_mismatch(text):
