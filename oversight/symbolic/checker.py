@@ -42,7 +42,7 @@ from fractions import Fraction
 from . import units
 from .chains import Chain, chains
 from .display import approx_suffix, eq_text, fmt, show
-from .lexer import RELATION, tokenize
+from .lexer import tokenize
 from .parser import Member
 from .tokens import Tok
 from .values import (
@@ -77,6 +77,8 @@ _DISPUTE_BEFORE = re.compile(
 )
 _NOT_BEFORE = re.compile(r"\b(?:not|isn'?t|never|if)\W{0,6}$", re.I)  # "not 3 + 4 = 8", "If 2 + 2 = 5 ..."
 _REL_SIGN = {"=": "=", "~": "≈"}
+# A cheap first look (no case folding, literal prefixes): most steps without one cost nothing more.
+_MAY_RELATE = re.compile(r"[=≈≃]|\\approx|\\simeq|\\sim|[Ee]quals|EQUALS")
 _APPROX_CUE = re.compile(r"≈|\\approx|approx|round|about|roughly|nearly|estimat|\.\.\.|…|\\[lc]?dots|~", re.I)
 
 
@@ -117,7 +119,7 @@ def check_steps(texts: list[str]) -> list[list[Finding]]:
 
 def check_step(text: str) -> list[Finding]:
     """Every equality (`=`, `≈`) found in a step's prose and LaTeX, judged pair by pair in a chain."""
-    if not text or not RELATION.search(text):
+    if not text or not _MAY_RELATE.search(text):
         return []
     toks = tokenize(text, windows=True)
     findings: list[Finding] = []
@@ -360,16 +362,19 @@ def _judge_numeric(text, start, end, left, right, lv, rv, rel, left_ok, right_ok
     # A lone percentage shows as written: "70%", not 0.7.
     lhs_s = fmt(a * 100, lv.exact) + "%" if l_lone else fmt(a, lv.exact)
     rhs_s = fmt(b * 100, rv.exact) + "%" if r_lone else fmt(b, rv.exact)
-    shown = eq_text(show(left.node), lhs_s)
+    left_shown = show(left.node)
+    shown = eq_text(left_shown, lhs_s)
     sign = _REL_SIGN[rel]
 
     if _equal(a, b, exact):
         if left.bare and right.bare:
             return out(VERIFIED, f"{lhs_s} restated.", "restated", lhs_s, rhs_s)
-        if left.bare or right.bare:
-            detail = f"{show(left.node)} {sign} {show(right.node)}"
+        if right.bare:
+            detail = f"{left_shown} {sign} {rhs_s}"
+        elif left.bare:
+            detail = f"{left_shown} {sign} {show(right.node)}"
         else:
-            detail = f"{show(left.node)} {sign} {show(right.node)}, both {lhs_s.removeprefix('≈ ')}"
+            detail = f"{left_shown} {sign} {show(right.node)}, both {lhs_s.removeprefix('≈ ')}"
         if not exact:
             detail += " (equal to 40 significant digits)"
         return out(VERIFIED, detail + approx_suffix(a), "exact", lhs_s, rhs_s)

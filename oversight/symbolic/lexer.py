@@ -90,6 +90,9 @@ _LEXEMES = r"""
 # Prose joins hyphenated words ("medium-sized"); in math a hyphen between letters is a minus.
 _PROSE_TOKEN = re.compile(_LEXEMES.replace("HYPHENATED", r"|-[A-Za-z]{2,}(?![A-Za-z0-9])"), re.VERBOSE | re.DOTALL)
 _MATH_TOKEN = re.compile(_LEXEMES.replace("HYPHENATED", ""), re.VERBOSE | re.DOTALL)
+# Group number -> name: m.lastindex and m.start(number) avoid two dictionary lookups per token.
+_GROUP_NAMES = {number: name for name, number in _MATH_TOKEN.groupindex.items()}
+assert {number: name for name, number in _PROSE_TOKEN.groupindex.items()} == _GROUP_NAMES
 
 _LETTERS = re.compile(r"[a-z]+")
 _OPAQUE_ENV = re.compile(r"matrix|cases|array|tabular")
@@ -180,10 +183,11 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
     pending = -1  # start of a skipped sizing command (\left, \big) that belongs to the next token
     append = out.append
     for m in (_MATH_TOKEN if math else _PROSE_TOKEN).finditer(text, start, end):
-        kind = m.lastgroup
+        group = m.lastindex
+        kind = _GROUP_NAMES[group]
         if kind == "skip":  # \left. and \right., invisible delimiters
             continue
-        s = s0 = m.start(kind)
+        s = s0 = m.start(group)
         e = m.end()
         if pending >= 0:  # "\left(" reads as "(" but its span starts at the backslash
             s, pending = pending, -1
@@ -349,7 +353,7 @@ def _prose_fixups(tokens: list[Tok]) -> None:
             tok.kind, tok.val = OTHER, "range"
 
 
-RELATION = re.compile(r"=|≈|≃|\\approx|\\simeq|\\sim(?![a-z])|\bequals\b", re.I)
+RELATION = re.compile(r"[=≈≃]|\\(?:approx|simeq|sim(?![a-z]))|\b(?:[Ee]quals|EQUALS)\b")
 _SENTENCE_END = re.compile(r"[.?;:](?=\s)|(?<!\d)!(?=\s)|\n\s*\n")  # "5! = 120" is no sentence end
 
 

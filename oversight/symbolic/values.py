@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import random
 from fractions import Fraction
+from functools import lru_cache
 
 MAX_EXPONENT = 10_000
 MAX_BITS = 40_000  # about 12,000 decimal digits
@@ -293,7 +294,24 @@ def sample_coordinates(name_index: int) -> list[int]:
     return [point[name_index] for point in _POINTS]
 
 
+def _key(node: tuple) -> tuple:
+    """The node without token indexes, hashable: equal expressions anywhere share a cache entry."""
+    kind = node[0]
+    if kind == "n":
+        return ("n", node[1], node[2], -1)
+    if kind in ("+", "*"):
+        return (kind, tuple((op, _key(child)) for op, child in node[1]))
+    return (kind, *(_key(child) if isinstance(child, tuple) else child for child in node[1:]))
+
+
 def approximate(node: tuple) -> tuple[Number, bool]:
+    """sympy's value of a variable-free tree (see `_approximate`), cached: a chain's steps repeat
+    their radicals."""
+    return _approximate(_key(node))
+
+
+@lru_cache(maxsize=2048)
+def _approximate(node: tuple) -> tuple[Number, bool]:
     """A variable-free tree's value through sympy: (value, whether the value is exact).
 
     Exact when sympy simplifies it to a rational; otherwise a 50-digit rational approximation.
