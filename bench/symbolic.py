@@ -62,6 +62,7 @@ class Source:
     chains: list[list[str]]  # the steps experts call correct, per chain
     all_steps: list[str]  # every step, for the speed run
     description: str
+    first_errors: list[str] | None = None  # the step experts mark as the first wrong one, per chain
 
 
 # -- corpora -----------------------------------------------------------------------------------------
@@ -74,7 +75,10 @@ def load_processbench(path: Path, name: str) -> Source | None:
     items = json.loads(file.read_text())
     chains = [item["steps"] if item["label"] == -1 else item["steps"][: item["label"]] for item in items]
     steps = [step for item in items for step in item["steps"]]
-    return Source(f"processbench-{name}", chains, steps, f"ProcessBench {name}: {len(items)} chains, {file}")
+    first_errors = [item["steps"][item["label"]] for item in items if item["label"] >= 0]
+    return Source(
+        f"processbench-{name}", chains, steps, f"ProcessBench {name}: {len(items)} chains, {file}", first_errors
+    )
 
 
 def synthetic(rng: random.Random, n_chains: int = 400) -> Source:
@@ -130,6 +134,8 @@ class Scores:
     misses: Counter | None = None
     steps_with_relation: int = 0
     steps_checked: int = 0
+    first_errors: int = 0  # steps the experts mark as the first wrong one
+    first_errors_flagged: int = 0  # ... on which the checker reports a mismatch
 
 
 def _hit(findings, plant) -> tuple[bool, int]:
@@ -187,6 +193,9 @@ def evaluate(source: Source, rng: random.Random) -> tuple[Scores, list[tuple[str
                     scores.algebra_planted += 1
                     scores.algebra_hits += hit
                     scores.algebra_fp += other
+    for text in source.first_errors or []:
+        scores.first_errors += 1
+        scores.first_errors_flagged += any(f.outcome == MISMATCH for f in check_step(text))
     return scores, false_alarms
 
 
@@ -289,7 +298,9 @@ def report(sources, results, timing, speed_steps, args, examples) -> str:
         top = ", ".join(f"{o} {r} {n}" for (o, r), n in s.findings.most_common(8))
         lines.append(
             f"Coverage, {name}: of {s.steps_with_relation:,} correct steps with an `=`, {checked} have at least one "
-            f"equality verified or flagged. Findings on correct steps: {top}."
+            f"equality verified or flagged. Findings on correct steps: {top}. Real errors: the checker flags "
+            f"{s.first_errors_flagged} of the {s.first_errors} first wrong steps "
+            f"({_pct(s.first_errors_flagged, s.first_errors)}); most expert-found errors are not arithmetic."
         )
         lines.append("")
     alarms = [fa for _, (_, fas) in real.items() for fa in fas]

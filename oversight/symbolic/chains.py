@@ -258,7 +258,8 @@ def _chains(toks: list[Tok], text: str, n: int, useful: list[bool]) -> list[Chai
         if (j >= n or toks[j].kind in (BOUND, SEP)) and toks[last.last].math:
             previous = last  # a later "\\[ = ... \\]" may continue it
         if len(members) >= 2:
-            start_ok = continued or left_clean(toks, members[0].i0)
+            # A continued chain starts with the member it continues: its own left edge counts.
+            start_ok = left_clean(toks, members[0].i0)
             end_tok = toks[j] if j < n else None
             end_ok = right_clean(toks, j)
             if end_tok is not None and end_tok.kind == DOTS:  # "= 0.333..." is a rounded value

@@ -299,6 +299,8 @@ def test_percentages_read_as_fraction_or_number(text):
         r"\(192 + 16 + 4 = 202_{8}\)",
         r"\(496 \div 8 = 60 \text{ remainder } 0\)",
         "so 66 / 12 = 5.5 dozen cookies",
+        # An exponent that ends a line is no left side for the next line's "&=".
+        r"\begin{align*} a &= (11^{\log_{11}5^{-1}})^2 \cdot 11^3 \\ &= (5^{-1})^2 \cdot 11^3 \end{align*}",
     ],
 )
 def test_tricky_texts_raise_no_mismatch(text):
