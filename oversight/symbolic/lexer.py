@@ -57,7 +57,9 @@ MAX_NUMBER_DIGITS = 40  # longer literals are read as OTHER: nobody checks 41-di
 
 _MATH_ENVS = r"(?:equation|align|alignat|gather|eqnarray|multline|displaymath|math|flalign)\*?"
 _DELIMS = re.compile(
-    r"\$\$|\\\[|\\\]|\\\(|\\\)|\\begin\{" + _MATH_ENVS + r"\}|\\end\{" + _MATH_ENVS + r"\}|(?<!\\)\$"
+    # Every alternative starts with a literal `$` or backslash, so the engine skips ahead to those
+    # characters; the escaped `\\$` is refused after the fact.
+    r"\$\$|\\\[|\\\]|\\\(|\\\)|\\begin\{" + _MATH_ENVS + r"\}|\\end\{" + _MATH_ENVS + r"\}|\$(?<!\\\$)"
 )
 
 # One regex for both modes. The common tokens (spaces, words, plain numbers) come first and take a
@@ -198,6 +200,22 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
                 append(Tok(simple[0], s, e, simple[1], math, simple[2], s == prev_end))
                 prev_end = e
                 continue
+            if ch == "{":
+                braces.append(boxed_pending)
+                if boxed_pending:
+                    boxed_pending = False
+                    append(Tok(BOUND, s, e, "open", math, 0, s == prev_end))
+                else:
+                    append(Tok(LB, s, e, "{", math, 0, s == prev_end))
+                prev_end = e
+                continue
+            if ch == "}":
+                if braces and braces.pop():
+                    append(Tok(BOUND, s, e, "close", math, 0, s == prev_end))
+                else:
+                    append(Tok(RB, s, e, "}", math, 0, s == prev_end))
+                prev_end = e
+                continue
         if kind == "word":
             word = text[s0:e]
             if math and e - s0 == 1:  # a variable: the commonest math token after operators
@@ -255,17 +273,7 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
             ch = text[s0:e]
             if math and (ch == "&" or ch == "~"):
                 continue
-            if ch == "{":
-                braces.append(boxed_pending)
-                if boxed_pending:
-                    boxed_pending = False
-                    tok = Tok(BOUND, s, e, "open", math)
-                else:
-                    tok = Tok(LB, s, e, "{", math)
-            elif ch == "}":
-                opened_by_box = braces.pop() if braces else False
-                tok = Tok(BOUND, s, e, "close", math) if opened_by_box else Tok(RB, s, e, "}", math)
-            elif ch == "!" and (math or (s == prev_end and re.match(r"\s*[=+\-*/×]", text[e : e + 4]))):
+            if ch == "!" and (math or (s == prev_end and re.match(r"\s*[=+\-*/×]", text[e : e + 4]))):
                 tok = Tok(BANG, s, e, "!", math)  # factorial; in prose only as in "5! = 120"
             elif ch == "&":
                 tok = Tok(WORD, s, e, "and", math)
@@ -353,8 +361,8 @@ def _prose_fixups(tokens: list[Tok]) -> None:
             tok.kind, tok.val = OTHER, "range"
 
 
-RELATION = re.compile(r"[=≈≃]|\\(?:approx|simeq|sim(?![a-z]))|\b(?:[Ee]quals|EQUALS)\b")
-_SENTENCE_END = re.compile(r"[.?;:](?=\s)|(?<!\d)!(?=\s)|\n\s*\n")  # "5! = 120" is no sentence end
+RELATION = re.compile(r"[=≈≃]|\\(?:approx|simeq|sim(?![a-z]))|[Ee]quals\b|EQUALS\b")  # literal first chars: fast
+_SENTENCE_END = re.compile(r"[.?;:](?=\s)|!(?<!\d!)(?=\s)|\n\s*\n")  # "5! = 120" is no sentence end
 
 
 def tokenize(text: str, windows: bool = False) -> list[Tok]:
