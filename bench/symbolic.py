@@ -249,7 +249,9 @@ def _range(values: list[float]) -> str:
 
 def report(sources, results, timing, speed_steps, args, examples) -> str:
     lines = [
-        f"Last run: {datetime.date.today()} on {os.cpu_count()} cores (shared), Python {platform.python_version()}.",
+        f"Last run: {datetime.date.today()} on {os.cpu_count()} cores (shared; load average "
+        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} when it ended), Python {platform.python_version()}, "
+        f"sympy {_sympy_version()}.",
         "",
         f"Command: `python bench/symbolic.py --repeat {args.repeat} --seed {args.seed}`",
         "",
@@ -335,6 +337,12 @@ def report(sources, results, timing, speed_steps, args, examples) -> str:
         lines.append(f"- {f.outcome} ({f.rule}): `{_md(f.expression)}` — {f.detail}  ")
         lines.append(f"  in “{_md(_around(text, f))}”")
     return "\n".join(lines) + "\n"
+
+
+def _sympy_version() -> str:
+    import sympy
+
+    return sympy.__version__
 
 
 def _md(text: str) -> str:

@@ -2,22 +2,31 @@
 
 Precision comes first: a *mismatch* is reported only when both sides have trustworthy values that
 differ beyond any reading of rounding, percentages or units, and the text around the equality does not
-change what it means. Everything else that is uncertain abstains, with a `rule` saying why:
+change what it means. Each finding carries a `rule`:
 
-| rule | when | why not a mismatch |
+mismatch: `exact` (`17 × 4 = 58`), `approximate` (`≈` off by more than 10 %), `no-solution` (LaTeX
+sides that differ by a nonzero constant for every value of the variables: `(x+1)^2 = x^2 + 2x + 2`).
+
+verified: `exact`, `restated` (`58 = 58`), `percent` (`10/50 × 100 = 20%`), `rounded` (`1/3 = 0.33`),
+`approximate` (`1234 ≈ 1200`), `identity` (`2(3x-7) = 6x - 14`, equal at three large sample points).
+
+abstain, and why it is not a mismatch:
+
+| rule | when | why |
 | --- | --- | --- |
 | `assignment` | `x = \\frac{14}{2}`: a lone variable on one side | the value given to an unknown is not checkable here |
 | `equation` | `5x = 2(3x-7)`: sides differ as functions | a statement to solve, not an identity |
 | `bare-numbers` | `1 hour = 60`, `Step 1 = 5`: two lone numbers that differ | unit conversions and labels |
+| `label` | `5 pairs = 5 * 2`: a quantity with its unit, then computed | the left side names, it does not claim |
 | `rounded-integer` | `150/7 = 21`: a whole number within one of the value | rounding up or down to whole items |
-| `last-digit` | `2/3 = 0.66`... but `0.334 = 0.34`: one unit in the last place | a rounding slip at worst |
-| `rounded-inputs` | `0.33 × 3 = 1`: consistent once 2+-decimal inputs are read as rounded | carried rounding |
+| `last-digit` | `1/3 = 0.34`: one unit off in the last decimal place | a rounding slip at worst |
+| `rounded-inputs` | `0.33 × 3 = 0.98` in a step that speaks of approximation | rounding carried from the inputs |
 | `approximate` | `≈` within 10 % | approximations |
-| `mixed-units` | `2 hours + 30 minutes = 150` | terms in different units |
-| `unit-conversion` | `30 + 30 = 1 hour`: sides in different units, ratio a conversion factor | unit change |
+| `mixed-units` | `2 hours + 30 minutes = 150`: one sum, two units of one kind | converted in the writer's head |
+| `unit-conversion` | `30 + 30 = 1 hour`: sides a conversion factor apart | unit change |
 | `percent-additive` | `100 + 20% = 120` | "+ 20%" usually means "increased by 20 %" |
 | `boundary` | text before or after changes the meaning (`half of 10 + 4`, `= 7 remainder 2`) | truncated sides |
-| `disputed` | the sentence says wrong / wait / contradiction / ?, | the chain itself flags or questions it |
+| `disputed` | the text questions or rejects it (`Wait, 3 + 4 = 8?`, `... is wrong`) | the chain flags it itself |
 | `not-evaluable` | too large, division by zero, complex, unsupported functions | no value |
 
 Verified is per equality only: a step is never "correct" because its equalities check out
