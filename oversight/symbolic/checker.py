@@ -51,7 +51,7 @@ from fractions import Fraction
 from . import units
 from .chains import Chain, chains
 from .display import approx_suffix, eq_text, fmt, show
-from .lexer import tokenize
+from .lexer import may_relate, tokenize
 from .parser import Member
 from .tokens import Tok
 from .values import (
@@ -86,8 +86,6 @@ _DISPUTE_BEFORE = re.compile(
 )
 _NOT_BEFORE = re.compile(r"\b(?:not|isn'?t|never|if)\W{0,6}$", re.I)  # "not 3 + 4 = 8", "If 2 + 2 = 5 ..."
 _REL_SIGN = {"=": "=", "~": "≈"}
-# A cheap first look (no case folding, literal prefixes): most steps without one cost nothing more.
-_MAY_RELATE = re.compile(r"[=≈≃]|\\approx|\\simeq|\\sim|[Ee]quals|EQUALS")
 _APPROX_CUE = re.compile(r"≈|\\approx|approx|round|about|roughly|nearly|estimat|\.\.\.|…|\\[lc]?dots|~", re.I)
 
 
@@ -128,7 +126,7 @@ def check_steps(texts: list[str]) -> list[list[Finding]]:
 
 def check_step(text: str) -> list[Finding]:
     """Every equality (`=`, `≈`) found in a step's prose and LaTeX, judged pair by pair in a chain."""
-    if not text or not _MAY_RELATE.search(text):
+    if not text or not may_relate(text):
         return []
     toks = tokenize(text, windows=True)
     findings: list[Finding] = []

@@ -78,7 +78,7 @@ _LEXEMES = r"""
       | (?P<badnum>\d+(?:,\d+)+|\d+(?:\.\d+){2,})
       | (?P<num2>\d+(?:\.\d+)?(?!\.\d))
     )
-  | (?P<dot>(?<![\w.])\.\d+)
+  | (?P<dot>\.(?<![\w.]\.)\d+)
   | (?=\\)(?:
         (?P<env>\\(?:begin|end)[ \t]*\{[^{}]{0,30}\}(?:\{[^{}]{0,30}\})?)
       | (?P<text>\\(?:text|textbf|textit|textrm|textsf|texttt|textnormal|mathrm|mathbf|mathit|mathsf|mathtt|mbox|hbox|operatorname)\*?[ \t]*\{(?P<tbody>[^{}]{0,200})\})
@@ -92,9 +92,11 @@ _LEXEMES = r"""
 # Prose joins hyphenated words ("medium-sized"); in math a hyphen between letters is a minus.
 _PROSE_TOKEN = re.compile(_LEXEMES.replace("HYPHENATED", r"|-[A-Za-z]{2,}(?![A-Za-z0-9])"), re.VERBOSE | re.DOTALL)
 _MATH_TOKEN = re.compile(_LEXEMES.replace("HYPHENATED", ""), re.VERBOSE | re.DOTALL)
-# Group number -> name: m.lastindex and m.start(number) avoid two dictionary lookups per token.
-_GROUP_NAMES = {number: name for name, number in _MATH_TOKEN.groupindex.items()}
-assert {number: name for name, number in _PROSE_TOKEN.groupindex.items()} == _GROUP_NAMES
+# Group number -> name, as a list: m.lastindex and m.span(number) avoid dictionary lookups per token.
+_GROUP_NAMES = [""] * (_MATH_TOKEN.groups + 1)
+for _name, _number in _MATH_TOKEN.groupindex.items():
+    _GROUP_NAMES[_number] = _name
+assert _PROSE_TOKEN.groupindex == _MATH_TOKEN.groupindex
 
 _LETTERS = re.compile(r"[a-z]+")
 _OPAQUE_ENV = re.compile(r"matrix|cases|array|tabular")
@@ -189,8 +191,8 @@ def _lex_segment(text: str, start: int, end: int, math: bool, out: list[Tok]) ->
         kind = _GROUP_NAMES[group]
         if kind == "skip":  # \left. and \right., invisible delimiters
             continue
-        s = s0 = m.start(group)
-        e = m.end()
+        s0, e = m.span(group)  # a token group always ends where the match does
+        s = s0
         if pending >= 0:  # "\left(" reads as "(" but its span starts at the backslash
             s, pending = pending, -1
         if kind == "ch":
@@ -361,7 +363,39 @@ def _prose_fixups(tokens: list[Tok]) -> None:
             tok.kind, tok.val = OTHER, "range"
 
 
-RELATION = re.compile(r"[=≈≃]|\\(?:approx|simeq|sim(?![a-z]))|[Ee]quals\b|EQUALS\b")  # literal first chars: fast
+RELATION = re.compile(r"[=≈≃]|\\(?:approx|simeq|sim(?![a-z]))|[Ee]quals\b|EQUALS\b")
+# The same, in three scans that the regex engine runs fast (a character class, then literals only when
+# the text has them): the combined pattern costs several microseconds a step.
+_REL_CHARS = re.compile(r"[=≈≃]")
+_REL_COMMANDS = re.compile(r"\\(?:approx|simeq|sim(?![a-z]))")
+_REL_WORDS = re.compile(r"(?:[Ee]quals|EQUALS)\b")
+
+
+def may_relate(text: str) -> bool:
+    """Could the text hold a relation at all? (The cheap first look of every check.)"""
+    return (
+        "=" in text
+        or "≈" in text
+        or "≃" in text
+        or ("\\" in text and ("\\approx" in text or "\\sim" in text))
+        or "quals" in text
+        or "QUALS" in text
+    )
+
+
+def relation_positions(text: str) -> list[int]:
+    """Offsets of every relation (`RELATION`) in the text, in order."""
+    positions = [m.start() for m in _REL_CHARS.finditer(text)]
+    extra = False
+    if "\\" in text and ("\\approx" in text or "\\sim" in text):
+        positions += [m.start() for m in _REL_COMMANDS.finditer(text)]
+        extra = True
+    if "quals" in text or "QUALS" in text:
+        positions += [m.start() for m in _REL_WORDS.finditer(text)]
+        extra = True
+    if extra:
+        positions.sort()
+    return positions
 _SENTENCE_END = re.compile(r"[.?;:](?=\s)|!(?<!\d!)(?=\s)|\n\s*\n")  # "5! = 120" is no sentence end
 
 
@@ -385,7 +419,7 @@ def tokenize(text: str, windows: bool = False) -> list[Tok]:
         _lex_segment(text, cursor, len(text), False, tokens)
         _prose_fixups(tokens)
         return tokens
-    relations = [m.start() for m in RELATION.finditer(text)]
+    relations = relation_positions(text)
     if not relations:
         return tokens
     regions = math_regions(text)
