@@ -362,7 +362,8 @@ def pick_examples(sources: list[Source], rng: random.Random) -> list[tuple[str, 
             for text in chain:
                 findings = check_step(text)
                 for f in findings:
-                    if f.rule in wanted and wanted[f.rule] is None and f.rule != "exact" and len(f.expression) < 80:
+                    readable = len(f.expression) < 80 and not f.expression.startswith(("+", "-", "−"))
+                    if f.rule in wanted and wanted[f.rule] is None and f.rule != "exact" and readable:
                         wanted[f.rule] = (text, f)
                 candidates = arithmetic_candidates(findings)
                 if candidates and wanted["exact"] is None:

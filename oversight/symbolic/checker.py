@@ -528,9 +528,11 @@ def _judge_symbolic(text, toks, chain, k, left, right, lv, rv, out, clean) -> Fi
         )
     detail = f"An equation in {variables}, not an identity: it is not checked."
     if len(names) == 1:
+        # Linear in its variable when the three differences are collinear (cross-multiplied: no
+        # division until it is); then it holds at one point only.
         xs = sample_coordinates(0)
-        slope = Fraction(diffs[1] - diffs[0]) / (xs[1] - xs[0])
-        if slope != 0 and diffs[2] - diffs[0] == slope * (xs[2] - xs[0]):
-            root = xs[0] - diffs[0] / slope
+        rise, run = diffs[1] - diffs[0], xs[1] - xs[0]
+        if rise != 0 and (diffs[2] - diffs[0]) * run == rise * (xs[2] - xs[0]):
+            root = xs[0] - Fraction(diffs[0]) * run / rise
             detail = f"An equation in {names[0]}, not an identity: it holds only for {names[0]} = {fmt(root)}."
     return out(ABSTAIN, detail, "equation", lhs_form, rhs_form)
