@@ -153,7 +153,7 @@ class _Value:
         self.sampled: dict[tuple[str, ...], list[Number] | None] = {}  # by the variables sampled
 
 
-def _value(member: Member, names: list[str] | None = None) -> _Value:
+def _value(member: Member) -> _Value:
     out = _Value()
     node = member.node
     names = symbols(node)
@@ -318,7 +318,7 @@ def _stated(member: Member, other_has_pct: bool) -> list[tuple[Number, int]]:
     lit = _literals(member.node, [])
     if len(lit) != 1 or lit[0][2] < 0:
         return []
-    value, decimals = member_value_sign(member.node) * lit[0][1], lit[0][2]
+    value, decimals = _sign_of(member.node) * lit[0][1], lit[0][2]
     if not member.has_pct:
         return [(value, decimals)]
     readings = [(Fraction(value, 100), decimals + 2)]
@@ -327,7 +327,7 @@ def _stated(member: Member, other_has_pct: bool) -> list[tuple[Number, int]]:
     return readings
 
 
-def member_value_sign(node: tuple) -> int:
+def _sign_of(node: tuple) -> int:
     sign = 1
     while node[0] in ("neg", "%", "g"):
         if node[0] == "neg":
