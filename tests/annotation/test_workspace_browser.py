@@ -12,6 +12,7 @@ docs/screenshots/ (run that after a visual change, then look at them).
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -179,8 +180,7 @@ def test_jump_search_and_windowing_on_8000_steps(live_server, make_user, page):
     # The rail jumps: a click near its top lands on an early step.
     box = page.locator("#ws-rail").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + 2)
-    expect(page.locator("#ws-position")).to_contain_text("of 8000")
-    assert int(page.locator("#ws-position").inner_text().split()[1]) < 40
+    expect(page.locator("#ws-position")).to_have_text(re.compile(r"^Step ([1-9]|[1-3][0-9]) of 8000$"))
     expect_saved(page)
     assert {k: v["rating"] for k, v in stored(assignment).items()} == {4999: 1, 7776: 0}
 
