@@ -1,6 +1,6 @@
 """Reads, scoped to the acting user. Objects outside a user's reach raise NotFound (answered 404)."""
 
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from . import steps as step_store
@@ -61,10 +61,18 @@ def chain_revision_list(*, chain: Chain) -> list[dict]:
 
 # --- assignments -------------------------------------------------------------------------------------
 
+def assignments_of_member(*, user) -> QuerySet[Assignment]:
+    """The user's own assignments in projects they are still a member of: a removed member's access ends."""
+    mine = Assignment.objects.filter(annotator=user)
+    if user.is_superuser:
+        return mine
+    return mine.filter(Exists(Membership.objects.filter(user=user, project=OuterRef("chain__project"))))
+
+
 def assignment_get_for_user(*, pk: int, user) -> Assignment:
     """The user's own assignment with its chain, problem and project (steps: `assignment_steps`)."""
-    assignment = (Assignment.objects.select_related("chain__problem", "chain__project", "annotation")
-                  .filter(pk=pk, annotator=user).first())
+    assignment = (assignments_of_member(user=user).select_related("chain__problem", "chain__project", "annotation")
+                  .filter(pk=pk).first())
     if assignment is None:
         raise NotFound("No such assignment among yours.")
     return assignment
