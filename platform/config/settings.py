@@ -237,6 +237,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 # worker died, re-send undelivered ones, delete old uploads.
 CELERY_BEAT_SCHEDULE = {
     "import-jobs-maintain": {"task": "annotation.tasks.import_jobs_maintain_task", "schedule": 30.0},
+    # Stale claims (no save within the project's claim timeout) go back to the queue.
+    "assignments-expire": {"task": "annotation.tasks.assignments_expire_task", "schedule": 60.0},
 }
 
 # The cache carries import heartbeats and progress between worker and web processes: Redis when
