@@ -17,7 +17,7 @@ from django.utils import timezone
 from annotation.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from annotation.models import Assignment, Chain, Project
 from annotation.selectors import chain_steps, membership_role
-from annotation.services import chains_import
+from annotation.services.imports import chains_import
 
 from .quality.triage import LabelSetInput, triage_chain
 from .quality_models import (
