@@ -166,6 +166,8 @@ def _symbolic(text: str) -> dict | None:
     if not findings:
         return None
     outcome = step_outcome(findings)
+    if outcome not in ("mismatch", "verified"):
+        return None  # the checker abstained: nothing it could read, nothing to show
     mismatches = [f.expression for f in findings if f.outcome == "mismatch"][:3]
     return {"outcome": outcome, "mismatches": mismatches, "n": len(findings)}
 
