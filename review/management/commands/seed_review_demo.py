@@ -17,17 +17,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.exceptions import ValidationFailed
-from annotation.models import Assignment, Chain, Project, Role
+from annotation.models import Assignment, Chain, ImportedLabelSet, Project, Role
 from annotation.selectors import chain_steps
-from annotation.services import (
-    LabelInput,
-    assignment_claim_next,
-    assignment_submit,
-    chains_import,
-    membership_set,
-    project_create,
-)
-from annotation.services.imports import ImportedLabelSet
+from annotation.services.assignments import LabelInput, assignment_claim_next, assignment_submit
+from annotation.services.imports import chains_import
+from annotation.services.projects import membership_set, project_create
 from review.adjudication import (
     FinalLabelInput,
     chain_adjudicate,
