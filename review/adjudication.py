@@ -11,11 +11,12 @@ import random
 from dataclasses import dataclass
 
 import orjson
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from annotation.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
-from annotation.models import Assignment, Chain, Project
+from annotation.models import Assignment, AssignmentStatus, Chain, Project
 from annotation.selectors import chain_steps, membership_role
 from annotation.services.imports import chains_import
 
@@ -36,11 +37,13 @@ from .quality_selectors import (
     POLICY_ROLES,
     answer_correct,
     categories_of,
+    current_step_keys,
     policy_of,
     submitted_sets,
 )
 
 MAX_LABELS_PER_DECISION = 10_000
+BATCH = 500  # chains judged per transaction
 MAX_KEY = 64
 
 
@@ -84,66 +87,75 @@ def review_policy_set(*, project: Project, user, **values) -> ReviewPolicy:
 # --- the queue --------------------------------------------------------------------------------------
 
 def review_queue_refresh(*, project: Project, chain_ids: list[int] | None = None) -> dict[str, int]:
-    """Judge the chains with enough submitted passes against the project's rule and flags: open an item for
-    each that needs a reviewer, drop open items that no longer do. Settled items stay settled.
+    """Judge the chains whose submitted passes changed since they were last judged, against the project's
+    rule and flags: open an item for each that needs a reviewer, mark the others clear. Adjudicated items
+    stay settled; a chain sent back for rework is judged again once a new pass is submitted.
 
-    Safe to run twice and concurrently: the item is one row per chain (unique), written by upsert.
+    A handful of queries per batch of BATCH chains, whatever the batch holds; one to find what changed.
+    Safe to run twice and concurrently: one row per chain (unique), items locked per batch.
     """
     policy = policy_of(project=project)
-    chains = Chain.objects.filter(project=project).select_related("problem")
+    submitted = Assignment.objects.filter(chain__project=project, status=AssignmentStatus.SUBMITTED)
     if chain_ids is not None:
-        chains = chains.filter(pk__in=chain_ids)
-    counts = {"judged": 0, "opened": 0, "dropped": 0}
+        submitted = submitted.filter(chain_id__in=chain_ids)
+    state = {row[0]: (row[1], row[2]) for row in submitted.order_by().values("chain_id").annotate(
+        n=Count("id"), t=Max("submitted_at")).values_list("chain_id", "n", "t")}
+    judged = {row[0]: (row[1], row[2]) for row in ReviewItem.objects.filter(project=project).values_list(
+        "chain_id", "judged_submissions", "judged_last")}
+    stale = sorted(cid for cid, (n, t) in state.items() if n >= policy.min_annotators and judged.get(cid) != (n, t))
+    # Chains that fell below the minimum (a pass reopened) and are still waiting leave the queue.
+    below = [cid for cid, (n, _t) in judged.items() if state.get(cid, (0, None))[0] < policy.min_annotators
+             and (chain_ids is None or cid in chain_ids)]
+    counts = {"judged": 0, "opened": 0, "cleared": 0, "settled": 0}
+    if below:
+        counts["cleared"] += ReviewItem.objects.filter(chain_id__in=below, status=ItemStatus.OPEN).update(
+            status=ItemStatus.CLEAR, reasons=[], judged_submissions=0, judged_last=None)
     categories = categories_of(project)
-    batch = 500
-    last = 0
-    while True:
-        page = list(chains.filter(pk__gt=last).order_by("pk")[:batch])
-        if not page:
-            return counts
-        last = page[-1].pk
-        sets = submitted_sets(chain_ids=[c.pk for c in page])
-        for chain in page:
-            chain_sets = sets.get(chain.pk, [])
-            if len(chain_sets) < policy.min_annotators:
-                continue
-            counts["judged"] += 1
-            steps = chain_steps(chain=chain)
-            position = steps.index_of()
+    for at in range(0, len(stale), BATCH):
+        ids = stale[at:at + BATCH]
+        chains = {c.pk: c for c in Chain.objects.filter(pk__in=ids).select_related("problem")}
+        sets = submitted_sets(chain_ids=ids)
+        keys = current_step_keys(chains=list(chains.values()))
+        found = {}
+        for cid in ids:
+            position = {k: i for i, k in enumerate(keys[cid])}
             inputs = [LabelSetInput(coder=s.username,
                                     ratings={position[k]: r for k, r in s.ratings().items() if k in position},
-                                    active_seconds=s.active_seconds) for s in chain_sets]
-            found = triage_chain(inputs, rule=policy.queue_rule, alpha_threshold=policy.alpha_threshold,
-                                 answer_correct=answer_correct(chain),
-                                 fast_seconds_per_step=policy.fast_seconds_per_step, categories=categories)
-            outcome = _item_write(chain, found.reasons, found.detail(), len(chain_sets))
-            counts[outcome] = counts.get(outcome, 0) + 1
-
-
-def _item_write(chain: Chain, reasons: list[str], detail: dict, n: int) -> str:
-    with transaction.atomic():
-        item = ReviewItem.objects.select_for_update().filter(chain=chain).first()
-        if item is None:
-            if not reasons:
-                return "quiet"
-            try:
-                with transaction.atomic():
-                    ReviewItem.objects.create(chain=chain, project_id=chain.project_id, reasons=reasons, detail=detail,
-                                              n_annotators=n)
-            except IntegrityError:
-                return "raced"  # another refresh opened it a moment ago
-            return "opened"
-        if item.status != ItemStatus.OPEN:
-            if item.status == ItemStatus.REWORK and n > item.n_annotators:
-                pass  # rework came back with a new pass: judge it again below
-            else:
-                return "settled"
-        if not reasons:
-            item.delete()
-            return "dropped"
-        item.status, item.reasons, item.detail, item.n_annotators = ItemStatus.OPEN, reasons, detail, n
-        item.save(update_fields=["status", "reasons", "detail", "n_annotators", "updated_at"])
-        return "updated"
+                                    active_seconds=s.active_seconds) for s in sets.get(cid, [])]
+            found[cid] = triage_chain(inputs, rule=policy.queue_rule, alpha_threshold=policy.alpha_threshold,
+                                      answer_correct=answer_correct(chains[cid]),
+                                      fast_seconds_per_step=policy.fast_seconds_per_step, categories=categories)
+        counts["judged"] += len(ids)
+        with transaction.atomic():
+            # Locks this batch's items: a decision or another refresh on them waits until this one commits.
+            items = {i.chain_id: i for i in ReviewItem.objects.select_for_update().filter(chain_id__in=ids)}
+            new, changed = [], []
+            for cid in ids:
+                n, last = state[cid]
+                triage = found[cid]
+                status = ItemStatus.OPEN if triage.reasons else ItemStatus.CLEAR
+                item = items.get(cid)
+                if item is None:
+                    new.append(ReviewItem(chain_id=cid, project=project, status=status, reasons=triage.reasons,
+                                          detail=triage.detail(), n_annotators=n, judged_submissions=n,
+                                          judged_last=last))
+                    counts["opened" if triage.reasons else "cleared"] += 1
+                    continue
+                settled = item.status == ItemStatus.RESOLVED or (
+                    item.status == ItemStatus.REWORK and n <= item.judged_submissions)
+                if settled:
+                    counts["settled"] += 1
+                else:
+                    if status == ItemStatus.OPEN and item.status != ItemStatus.OPEN:
+                        counts["opened"] += 1
+                    item.status = status
+                    item.reasons, item.detail = triage.reasons, triage.detail()
+                item.n_annotators, item.judged_submissions, item.judged_last = n, n, last
+                changed.append(item)
+            ReviewItem.objects.bulk_create(new, ignore_conflicts=True)  # a concurrent refresh may have made one
+            ReviewItem.objects.bulk_update(changed, ["status", "reasons", "detail", "n_annotators",
+                                                     "judged_submissions", "judged_last"])
+    return counts
 
 
 # --- decisions --------------------------------------------------------------------------------------
@@ -241,7 +253,7 @@ def chain_adjudicate(*, chain: Chain, reviewer, labels: list[FinalLabelInput], n
             changes.append({"step": label.step, "key": key, "old": old.rating if old else None, "new": label.rating,
                             "reason": reason})
         item = ReviewItem.objects.filter(chain=chain).first()
-        if not changes and (item is None or item.status == ItemStatus.RESOLVED):
+        if not changes and (item is None or item.status in (ItemStatus.RESOLVED, ItemStatus.CLEAR)):
             latest = Decision.objects.filter(chain=chain, kind=DecisionKind.ADJUDICATE).order_by("-id").first()
             if latest is not None:
                 return latest  # the same final labels again: nothing to record

@@ -53,10 +53,16 @@ class ItemStatus(models.TextChoices):
     OPEN = "open", "Waiting for a reviewer"
     RESOLVED = "resolved", "Adjudicated"
     REWORK = "rework", "Sent back for rework"
+    CLEAR = "clear", "Judged: no reviewer needed"
+
+
+QUEUE_STATUSES = (ItemStatus.OPEN, ItemStatus.RESOLVED, ItemStatus.REWORK)  # the tabs of the queue page
 
 
 class ReviewItem(models.Model):
-    """A chain in the disagreement queue: why it is there (rule and flags) and whether it was settled."""
+    """A chain's standing in the disagreement queue: why it is there (rule and flags), whether it was settled,
+    or that it was judged and needs nobody (`clear`). One row per judged chain, so a refresh judges only
+    the chains whose submissions changed since (`judged_submissions`, `judged_last`)."""
 
     chain = models.OneToOneField(Chain, on_delete=models.CASCADE, related_name="review_item")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="review_items")
@@ -67,6 +73,9 @@ class ReviewItem(models.Model):
     # contested step indexes, the chain's α, who was fast or far, as computed when the item was refreshed
     detail = models.JSONField(default=dict, blank=True)
     n_annotators = models.PositiveSmallIntegerField(default=0)
+    # The chain's submitted passes when it was last judged: their count and the latest submission time.
+    judged_submissions = models.PositiveIntegerField(default=0)
+    judged_last = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     resolved_at = models.DateTimeField(null=True, blank=True)

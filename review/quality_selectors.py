@@ -17,12 +17,14 @@ import orjson
 from django.core.cache import cache
 from django.db.models import Count, Max, Sum
 
+from annotation import steps as step_store
 from annotation.exceptions import NotFound
 from annotation.models import (
     Annotation,
     Assignment,
     AssignmentStatus,
     Chain,
+    ChainRevision,
     ImportedLabelSet,
     Project,
     Role,
@@ -33,7 +35,7 @@ from annotation.selectors import chain_steps, membership_role, project_get_for_u
 from .aggregation import dawid_skene
 from .quality import StepLabels, agreement_report, annotator_agreement, position_agreement
 from .quality.triage import REASON_TEXT, majority
-from .quality_models import Decision, FinalLabel, ItemStatus, ReviewItem, ReviewPolicy
+from .quality_models import QUEUE_STATUSES, Decision, FinalLabel, ItemStatus, ReviewItem, ReviewPolicy
 
 REVIEW_ROLES = (Role.REVIEWER, Role.RESEARCHER, Role.ADMIN)  # see the queue, the dashboard, a chain's labels
 ADJUDICATE_ROLES = (Role.REVIEWER, Role.ADMIN)  # set final labels
@@ -108,6 +110,19 @@ def submitted_sets(*, chain_ids: list[int], details: bool = False) -> dict[int, 
     return dict(by_chain)
 
 
+def current_step_keys(*, chains: list[Chain]) -> dict[int, list[int]]:
+    """Per chain, the step keys of its current revision, in order. One query (key lists only, no texts)."""
+    out = {c.pk: list(range(c.step_count)) for c in chains}
+    edited = {c.pk: c.revision for c in chains if c.revision != 1}
+    if edited:
+        rows = ChainRevision.objects.filter(chain_id__in=list(edited)).values_list(
+            "chain_id", "number", "step_keys", "step_count")
+        for chain_id, number, packed, count in rows:
+            if edited[chain_id] == number:
+                out[chain_id] = step_store.unpack_keys(packed, count)
+    return out
+
+
 def final_labels_of(*, chain_ids: list[int]) -> dict[int, dict[int, dict]]:
     """{chain id: {step key: {rating, reason, set_by, set_at}}}: reviewers' final labels."""
     out: dict[int, dict[int, dict]] = defaultdict(dict)
@@ -149,7 +164,7 @@ def review_queue_list(*, project: Project, status: str = ItemStatus.OPEN, limit:
 
 def review_queue_counts(*, project: Project) -> dict[str, int]:
     counts = dict(ReviewItem.objects.filter(project=project).values_list("status").annotate(n=Count("id")))
-    return {status: counts.get(status, 0) for status in ItemStatus.values}
+    return {status: counts.get(status, 0) for status in QUEUE_STATUSES}
 
 
 # --- the adjudication page --------------------------------------------------------------------------

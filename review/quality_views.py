@@ -14,7 +14,7 @@ from annotation.selectors import membership_role
 
 from .adjudication import FinalLabelInput, chain_adjudicate, chain_send_back, review_queue_refresh
 from .quality.charts import Series, bar_chart, line_chart
-from .quality_models import MAX_NOTE, ItemStatus
+from .quality_models import MAX_NOTE, QUEUE_STATUSES, ItemStatus
 from .quality_selectors import (
     ADJUDICATE_ROLES,
     MAX_WINDOW,
@@ -45,11 +45,11 @@ def _reviewable(fn):
 def review_queue(request, slug):
     project = project_get_for_review(slug=slug, user=request.user)
     status = request.GET.get("status", ItemStatus.OPEN)
-    if status not in ItemStatus.values:
+    if status not in QUEUE_STATUSES:
         status = ItemStatus.OPEN
     review_queue_refresh(project=project)
     return render(request, "review/quality_queue.html", {
-        "project": project, "status": status, "statuses": ItemStatus.choices,
+        "project": project, "status": status, "statuses": [(s, ItemStatus(s).label) for s in QUEUE_STATUSES],
         "items": review_queue_list(project=project, status=status), "counts": review_queue_counts(project=project),
         "policy": policy_of(project=project), "role": membership_role(user=request.user, project=project),
     })

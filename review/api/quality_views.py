@@ -19,7 +19,7 @@ from ..adjudication import (
     review_policy_set,
     review_queue_refresh,
 )
-from ..quality_models import MAX_NOTE, ItemStatus
+from ..quality_models import MAX_NOTE, QUEUE_STATUSES, ItemStatus
 from ..quality_selectors import (
     ADJUDICATE_ROLES,
     DEFAULT_RESAMPLES,
@@ -42,9 +42,9 @@ def _int_param(request, name: str, default: int, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValidationError({name: f"'{raw[:40]}' is not a whole number; use {low}..{high}."}) from None
+        raise ValidationError({name: [f"'{raw[:40]}' is not a whole number; use {low}..{high}."]}) from None
     if not low <= value <= high:
-        raise ValidationError({name: f"{value} is outside {low}..{high}."})
+        raise ValidationError({name: [f"{value} is outside {low}..{high}."]})
     return value
 
 
@@ -63,12 +63,12 @@ class ProjectQualityApi(APIView):
 class ReviewQueueApi(APIView):
     """The disagreement queue (refreshed against the project's rule first)."""
 
-    @extend_schema(parameters=[OpenApiParameter("status", str, enum=ItemStatus.values)], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=list(QUEUE_STATUSES))], responses=OpenApiTypes.OBJECT)
     def get(self, request, slug):
         project = project_get_for_review(slug=slug, user=request.user)
         status = request.query_params.get("status", ItemStatus.OPEN)
-        if status not in ItemStatus.values:
-            raise ValidationError({"status": f"'{status[:40]}' is not a queue status; use {', '.join(ItemStatus.values)}."})
+        if status not in QUEUE_STATUSES:
+            raise ValidationError({"status": [f"'{status[:40]}' is not a queue status; use {', '.join(QUEUE_STATUSES)}."]})
         review_queue_refresh(project=project)
         return Response({"items": review_queue_list(project=project, status=status),
                          "counts": review_queue_counts(project=project)})

@@ -53,7 +53,9 @@ def test_agreeing_annotators_do_not_reach_the_queue(make_user):
     annotate(project, users["ann1"], [1, 1, 1], chain="c1")
     annotate(project, users["ann2"], [1, 1, 1], chain="c1")
     assert review_queue_refresh(project=project)["judged"] == 1
-    assert not ReviewItem.objects.exists()
+    assert ReviewItem.objects.get().status == ItemStatus.CLEAR
+    assert review_queue_list(project=project) == []
+    assert review_queue_refresh(project=project)["judged"] == 0  # nothing changed: nothing judged again
 
 
 @pytest.mark.django_db
@@ -63,10 +65,12 @@ def test_the_first_error_rule_ignores_disagreements_after_the_first_error(make_u
     annotate(project, users["ann1"], [-1, 1, 1], chain="c1")
     annotate(project, users["ann2"], [-1, 0, 1], chain="c1")
     review_queue_refresh(project=project)
-    assert not ReviewItem.objects.exists()
+    assert ReviewItem.objects.get().status == ItemStatus.CLEAR
     StepLabel.objects.filter(assignment__annotator=users["ann2"], step_key=0).update(rating=1)
+    ReviewItem.objects.update(judged_submissions=0)  # as if never judged: labels change only through a new submit
     review_queue_refresh(project=project)
-    assert ReviewItem.objects.get().reasons == ["first_error_disagreement"]
+    item = ReviewItem.objects.get()
+    assert item.status == ItemStatus.OPEN and item.reasons == ["first_error_disagreement"]
 
 
 @pytest.mark.django_db
@@ -162,6 +166,8 @@ def test_rework_is_recorded_and_marks_the_item(disputed):
     c1 = chain(project, "c1")
     decision = chain_send_back(chain=c1, reviewer=users["rev"], note="Step 2 should be split")
     assert decision.kind == "rework"
+    assert ReviewItem.objects.get(chain=c1).status == ItemStatus.REWORK
+    review_queue_refresh(project=project)  # no new pass yet: it waits
     assert ReviewItem.objects.get(chain=c1).status == ItemStatus.REWORK
 
 
