@@ -3,7 +3,7 @@
 from dataclasses import dataclass, fields
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -119,6 +119,12 @@ def _claim(project: Project, user):
     current = mine.order_by("created_at").first()
     if current is not None:
         return _Claimed(current, False)
+    # Quality control (review/): every annotator passes the screening chains before real work. They hold
+    # no overlap slot (slot NULL): each annotator gets each of them, however many did before.
+    screening = (Chain.objects.filter(project=project, is_screening=True).exclude(assignments__annotator=user)
+                 .order_by("id").first())
+    if screening is not None:
+        return _Claimed(Assignment.objects.create(chain=screening, annotator=user, revision=screening.revision), True)
     held = (Assignment.objects.filter(chain=OuterRef("pk"), slot__isnull=False).order_by()
             .values("chain").annotate(n=Count("id")).values("n"))
     candidates = (
@@ -126,9 +132,17 @@ def _claim(project: Project, user):
         .exclude(assignments__annotator=user)
         .annotate(held=Coalesce(Subquery(held, output_field=IntegerField()), Value(0)))
         .filter(held__lt=project.overlap_k)
+        .exclude(is_screening=True)
         # Chains already started first: k passes over one chain finish sooner, and review can begin.
         .order_by("-held", "id")
     )
+    if project.gold_share > 0:
+        # Gold and planted-error chains come at the project's share of each annotator's claims, looking
+        # like any other chain: gold first while the annotator's share is below it, last once it is met.
+        counts = Assignment.objects.filter(chain__project=project, annotator=user).aggregate(
+            total=Count("id"), gold=Count("id", filter=Q(chain__is_gold=True)))
+        want_gold = counts["gold"] < project.gold_share * (counts["total"] + 1)
+        candidates = candidates.order_by("-is_gold" if want_gold else "is_gold", "-held", "id")
     # Lock one chain row: a second claimer of the same chain waits the few milliseconds until the
     # first commits, then counts the slots again (a fresh statement sees the first one's row). One
     # row per transaction, so two claimers never hold locks the other wants.
