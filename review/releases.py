@@ -243,9 +243,10 @@ def _libraries() -> dict:
 
 def _snapshot():
     """A transaction whose reads all see one snapshot (PostgreSQL REPEATABLE READ, read only)."""
+    outer = connection.in_atomic_block  # inside a caller's transaction (tests): its snapshot it is
     atomic = transaction.atomic()
     atomic.__enter__()
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and not outer:
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
     return atomic
