@@ -141,11 +141,13 @@ _CHAIN_FIELDS = ("id", "source_id", "source_model", "problem__statement", "probl
 
 
 def release_chains(*, project: Project, include_gold: bool = True, include_screening: bool = True,
-                   include_planted: bool = True, pinned: dict[int, dict] | None = None) -> Iterator[ChainRow]:
+                   include_planted: bool = True, pinned: dict[int, dict] | None = None,
+                   every_annotator: bool = False) -> Iterator[ChainRow]:
     """The project's chains in id order with every label set, a batch at a time.
 
     `pinned` (chain pk → {"revision", "reference", "annotator"}) reads only those chains, at those
-    revisions, with those label sets.
+    revisions, with those label sets (and, with `every_annotator`, every annotator's submitted labels
+    as they are now, for comparisons such as the human ceiling of a judge evaluation).
     """
     base = Chain.objects.filter(project=project)
     if not include_gold:
@@ -181,7 +183,8 @@ def release_chains(*, project: Project, include_gold: bool = True, include_scree
             meta[row[0]] = (keys, {k: i for i, k in enumerate(keys)}, len(keys), revisions[row[0]])
             steps_of[row[0]] = (number, texts)
         ref_ids = {i for p in pinned.values() for i in p["reference"]} if pinned is not None else None
-        ann_ids = {i for p in pinned.values() for i in p["annotator"]} if pinned is not None else None
+        ann_ids = ({i for p in pinned.values() for i in p["annotator"]} if pinned is not None and not every_annotator
+                   else None)
         imported = _imported(ids, meta, ref_ids)
         annotated = _annotated(project.pk, ids, meta, ann_ids)
         for (pk, source_id, model, statement, answer, statement_hash, problem_source, metadata, _rev, gold,

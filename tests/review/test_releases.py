@@ -48,12 +48,13 @@ def loaded(project, media):
 
 def label(project, user, ratings, reason=None, corrections=None):
     reason = reason or ("found_error" if -1 in ratings else "solution")
-    a = assignment_claim_next(project=project, user=user)
+    claimed = assignment_claim_next(project=project, user=user)
     corrections = corrections or {}
-    a = assignment_labels_save(assignment=a, user=user, version=a.version,
-                               labels=[LabelInput(i, r, correction=corrections.get(i, "")) for i, r in enumerate(ratings)])
-    assignment_submit(assignment=a, user=user, finish_reason=reason, version=a.version)
-    return a
+    saved = assignment_labels_save(assignment=claimed, user=user, version=claimed.version,
+                                   labels=[LabelInput(i, r, correction=corrections.get(i, ""))
+                                           for i, r in enumerate(ratings)])
+    assignment_submit(assignment=claimed, user=user, finish_reason=reason, version=saved.version)
+    return claimed
 
 
 def lines(path):
