@@ -38,6 +38,7 @@ from .releases_selectors import release_chain_total, release_chains
 log = logging.getLogger(__name__)
 MANIFEST_VERSION = 1
 PROGRESS_SECONDS = 1.0
+PROGRESS_EVERY = 1000  # chains between two looks at the clock
 
 
 def releases_root() -> Path:
@@ -121,8 +122,10 @@ def release_create(*, project: Project, user, name: str, version: str, formats: 
                    label_source: str = LabelSource.REFERENCE, min_agreement: float = 0.0, min_label_sets: int = 1,
                    include_gold: bool = False, include_screening: bool = False, include_planted: bool = False,
                    test_fraction: float = 0.1, seed: str = "stepwise", neutral: str = "positive",
-                   description: str = "", remade_from: DatasetRelease | None = None) -> DatasetRelease:
-    """Record a release and schedule its build on the exports queue (after commit)."""
+                   description: str = "", remade_from: DatasetRelease | None = None,
+                   enqueue: bool = True) -> DatasetRelease:
+    """Record a release and schedule its build on the exports queue (after commit; `enqueue=False` when the
+    caller builds it itself, as `manage.py release_build` does)."""
     from django.utils.text import slugify
 
     if not name or slugify(name) != name or len(name) > 100:
@@ -141,7 +144,8 @@ def release_create(*, project: Project, user, name: str, version: str, formats: 
         release = DatasetRelease.objects.create(project=project, name=name, version=version, description=description,
                                                 filters=filters, created_by=user, remade_from=remade_from,
                                                 progress={"done": 0, "total": release_chain_total(project=project)})
-        transaction.on_commit(lambda: _enqueue(release.pk))
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue(release.pk))
     return release
 
 
@@ -185,7 +189,7 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
                                 include_screening=filters["include_screening"],
                                 include_planted=filters["include_planted"], pinned=pinned):
         read += 1
-        if on_progress and read % rb_batch() == 0:
+        if on_progress and read % PROGRESS_EVERY == 0:
             on_progress(read)
         used, ratings, agreement, reason = rb.choose_labels(
             chain.label_sets, source=filters["label_source"], min_agreement=filters["min_agreement"],
@@ -227,10 +231,6 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
     return manifest
 
 
-def rb_batch() -> int:
-    return 1000
-
-
 _LABEL_RULE = ("trl-stepwise/math-shepherd rows end after the first bad step and before the first unrated step; "
                "rating +1 is good, -1 bad, 0 as the `neutral` filter says; a step the labeler wrote counts +1.")
 
@@ -252,7 +252,7 @@ def _snapshot():
     return atomic
 
 
-def release_build(*, release_id: int) -> DatasetRelease:
+def release_build(*, release_id: int, on_progress: Callable[[int], None] | None = None) -> DatasetRelease:
     """Build a queued release (the exports worker). Safe to run twice: a release already built or being
     built by another worker is left as it is."""
     claimed = DatasetRelease.objects.filter(pk=release_id, status=ReleaseStatus.QUEUED).update(
@@ -264,6 +264,8 @@ def release_build(*, release_id: int) -> DatasetRelease:
     last = [0.0]
 
     def progress(done: int, force: bool = False) -> None:
+        if on_progress:
+            on_progress(done)
         now = time.monotonic()
         if not force and now - last[0] < PROGRESS_SECONDS:
             return
