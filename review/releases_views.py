@@ -54,7 +54,8 @@ def evaluation_detail(request, pk):
     results = evaluation.results
     measures = results.get("measures", {})
     ceiling = results.get("ceiling", {})
-    rows = [{"name": name, "judge": m, "human": ceiling.get(name)} for name, m in measures.items()]
+    order = sorted(measures, key=lambda n: (not n.startswith("f1:"), n == "f1:average", n))
+    rows = [{"name": name, "judge": measures[name], "human": ceiling.get(name)} for name in order]
     return render(request, "review/releases_evaluation.html", {
         "evaluation": evaluation, "release": evaluation.release, "project": evaluation.release.project,
         "results": results, "rows": rows, "bars": f1_bars(results), "reliability": reliability(results.get("calibration")),
