@@ -23,5 +23,7 @@ urlpatterns = [
     path("api/", include("annotation.api.urls")),
     path("api/", include("review.api.urls")),
     path("", include("review.quality_urls")),
+    path("api/", include("review.api.releases_urls")),
+    path("", include("review.releases_urls")),
     path("", include("annotation.urls")),
 ]
