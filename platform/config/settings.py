@@ -221,7 +221,7 @@ STEPWISE_IMPORT_QUEUE_TIMEOUT = env_int("STEPWISE_IMPORT_QUEUE_TIMEOUT", 30 * 60
 # oversight app's critiques register through window.StepwiseWorkspace (docs/architecture.md).
 # The oversight app's module (js/oversight/workspace.js) asks the oversight API first and shows nothing,
 # and opens no websocket, on an assignment with no assistance.
-STEPWISE_WORKSPACE_EXTENSIONS = env_list("STEPWISE_WORKSPACE_EXTENSIONS", [])
+STEPWISE_WORKSPACE_EXTENSIONS = env_list("STEPWISE_WORKSPACE_EXTENSIONS", ["js/oversight/workspace.js"])
 # A deployment points every pass that names no backend at its model server by environment alone: with
 # STEPWISE_MODEL_BASE_URL set (an OpenAI-compatible server, up to /v1) a backend named `default` exists.
 STEPWISE_MODEL_BASE_URL = env_str("STEPWISE_MODEL_BASE_URL")
