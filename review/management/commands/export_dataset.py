@@ -1,4 +1,4 @@
-"""python manage.py export_dataset --project SLUG --format prm800k|trl-stepwise|processbench --out PATH"""
+"""python manage.py export_dataset --project SLUG --format prm800k|trl-stepwise|processbench|oversight --out PATH"""
 
 import sys
 from pathlib import Path
@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotation.models import Chain, Project
+from oversight.exporting import oversight_export_lines
 from review.exporters import FORMATS
 from review.selectors import export_lines
 
@@ -16,7 +17,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True)
-        parser.add_argument("--format", required=True, choices=FORMATS)
+        parser.add_argument("--format", required=True, choices=[*FORMATS, "oversight"])
         parser.add_argument("--out", required=True, help="Output path, or - for standard output.")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -35,7 +36,10 @@ class Command(BaseCommand):
         bar = tqdm(total=Chain.objects.filter(project=target).count(), unit="chain", file=self.stderr._out,
                    disable=no_progress or to_stdout, leave=False)
         try:
-            for chunk in export_lines(project=target, fmt=format):
+            # oversight: one line per model-assistance result (oversight/exporting.py), not per chain.
+            lines = (oversight_export_lines(project=target) if format == "oversight"
+                     else export_lines(project=target, fmt=format))
+            for chunk in lines:
                 handle.write(chunk)
                 rows += 1
                 if rows % 1000 == 0:
