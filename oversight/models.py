@@ -30,7 +30,8 @@ class ModelBackend(models.Model):
     """One configured model behind an OpenAI-compatible chat-completions server (vLLM, SGLang, TGI, llama.cpp)."""
 
     name = models.SlugField(max_length=64, unique=True)
-    base_url = models.URLField(max_length=500, help_text="Up to /v1, e.g. http://gpu-1:8000/v1.")
+    # Not a URLField: its validator refuses the bare host names of a cluster (http://vllm:8000/v1).
+    base_url = models.CharField(max_length=500, help_text="Up to /v1, e.g. http://gpu-1:8000/v1.")
     model = models.CharField(max_length=200, help_text="The model id the server knows it by.")
     # The key itself never reaches the database: only the name of the variable that holds it.
     api_key_env = models.CharField(max_length=100, blank=True, help_text="Environment variable with the API key.")

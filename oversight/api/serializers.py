@@ -39,7 +39,7 @@ class PolicyInput(serializers.Serializer):
 
 class BackendInput(serializers.Serializer):
     name = serializers.SlugField(max_length=64)
-    base_url = serializers.URLField(max_length=500)
+    base_url = serializers.CharField(max_length=500)
     model = serializers.CharField(max_length=200)
     api_key_env = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     params = serializers.DictField(required=False, default=dict)

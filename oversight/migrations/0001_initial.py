@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.SlugField(max_length=64, unique=True)),
-                ('base_url', models.URLField(help_text='Up to /v1, e.g. http://gpu-1:8000/v1.', max_length=500)),
+                ('base_url', models.CharField(help_text='Up to /v1, e.g. http://gpu-1:8000/v1.', max_length=500)),
                 ('model', models.CharField(help_text='The model id the server knows it by.', max_length=200)),
                 ('api_key_env', models.CharField(blank=True, help_text='Environment variable with the API key.', max_length=100)),
                 ('params', models.JSONField(blank=True, default=dict, help_text='Default parameters, e.g. {"temperature": 0}.')),
