@@ -23,5 +23,6 @@ urlpatterns = [
     path("api/", include("annotation.api.urls")),
     path("api/", include("oversight.api.urls")),
     path("api/", include("review.api.urls")),
+    path("", include("review.quality_urls")),
     path("", include("annotation.urls")),
 ]
