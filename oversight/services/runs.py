@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from annotation.exceptions import Conflict, ValidationFailed
@@ -44,6 +45,7 @@ from ..outputs import check_out, critique_out, run_out, turn_out, verdict_out
 from ..passes import critique as critique_pass
 from ..passes import debate as debate_pass
 from ..passes.common import Malformed
+from ..priority import convincing_wrong
 from ..realtime import broadcast_chain_event, chain_event_async
 from .backends import backend_config, backend_resolve
 
@@ -205,8 +207,25 @@ def _finish(run_id: int, *, error: str = "") -> OversightRun:
     OversightRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
         status=status, error=error[:MAX_TEXT], finished_at=timezone.now())
     run = _fresh(run_id)
+    if run.status == RunStatus.DONE and run.kind == PassKind.CRITIQUE and run.revision == run.chain.revision:
+        _prioritise(run)
     broadcast_chain_event(run.chain_id, "run", run_out(run))
     return run
+
+
+CONVINCING_WRONG_PRIORITY = 100
+
+
+def _prioritise(run: OversightRun) -> None:
+    """A convincing wrong answer (oversight/priority.py) goes to the front of a priority-ordered queue.
+
+    The one write this app makes to annotation's tables: `Chain.priority`, which exists for ordering the
+    queue and is never a label. Greatest(): a higher priority a researcher set stays.
+    """
+    verdicts = list(Critique.objects.filter(run=run).values_list("verdict", flat=True))
+    chain = Chain.objects.select_related("problem").get(pk=run.chain_id)
+    if len(verdicts) == run.total and convincing_wrong(verdicts, chain.final_answer, chain.problem.reference_answer):
+        Chain.objects.filter(pk=chain.pk).update(priority=Greatest(F("priority"), CONVINCING_WRONG_PRIORITY))
 
 
 def runs_execute(*, run_ids: list[int]) -> list[OversightRun]:

@@ -13,7 +13,7 @@ from tests.oversight.fake_server import FakeModelServer, Reply, step_number
 
 CHAIN = {"id": "c1", "problem": "Tom has 17 boxes of 4 apples. How many apples?",
          "steps": ["Each box has 4 apples.", "So \\(17 \\times 4 = 58\\) apples.", "The answer is 58."],
-         "answer": "58"}
+         "final_answer": "58", "reference_answer": "68"}
 
 
 @pytest.fixture
