@@ -41,8 +41,11 @@ def step_number(request: dict) -> int:
 
 
 class FakeModelServer:
-    def __init__(self, latency: float = 0.0):
+    def __init__(self, latency: float = 0.0, max_concurrency: int = 0):
         self.latency = latency
+        # Like a model server's batch size: at most this many requests are served at once, the others
+        # wait their turn (0: no limit).
+        self.slots = threading.Semaphore(max_concurrency) if max_concurrency else contextlib.nullcontext()
         self.script = lambda request: Reply(json={"verdict": "correct", "confidence": 0.9, "explanation": "Fine.",
                                                   "quote": ""})
         self.requests: list[dict] = []
@@ -68,25 +71,30 @@ class FakeModelServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with server._lock:
                     server.requests.append(body)
-                    server.in_flight += 1
-                    server.peak = max(server.peak, server.in_flight)
-                try:
-                    reply = server.script(body)
-                    time.sleep(server.latency + reply.delay)
-                    if reply.raw is not None:
-                        payload = reply.raw
-                    else:
-                        content = reply.content if reply.content is not None else json.dumps(reply.json)
-                        payload = json.dumps({
-                            "id": "cmpl-1", "object": "chat.completion", "model": body.get("model"),
-                            "choices": [{"index": 0, "finish_reason": reply.finish_reason,
-                                         "message": {"role": "assistant", "content": content}}],
-                            "usage": {"prompt_tokens": 100, "completion_tokens": 20}}).encode()
-                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
-                        self._send(reply.status, payload, reply.headers)
-                finally:
+                with server.slots:
                     with server._lock:
-                        server.in_flight -= 1
+                        server.in_flight += 1
+                        server.peak = max(server.peak, server.in_flight)
+                    try:
+                        self._answer(body)
+                    finally:
+                        with server._lock:
+                            server.in_flight -= 1
+
+            def _answer(self, body):
+                reply = server.script(body)
+                time.sleep(server.latency + reply.delay)
+                if reply.raw is not None:
+                    payload = reply.raw
+                else:
+                    content = reply.content if reply.content is not None else json.dumps(reply.json)
+                    payload = json.dumps({
+                        "id": "cmpl-1", "object": "chat.completion", "model": body.get("model"),
+                        "choices": [{"index": 0, "finish_reason": reply.finish_reason,
+                                     "message": {"role": "assistant", "content": content}}],
+                        "usage": {"prompt_tokens": 100, "completion_tokens": 20}}).encode()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
+                    self._send(reply.status, payload, reply.headers)
 
             def _send(self, status, payload, headers=None):
                 self.send_response(status)
@@ -113,3 +121,21 @@ class FakeModelServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def main() -> None:
+    """`python -m tests.oversight.fake_server --latency 0.2 --concurrency 16`: serve in a process of its own (the
+    bench), answering every critique "correct"; prints the base URL, serves until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    server = FakeModelServer(latency=args.latency, max_concurrency=args.concurrency)
+    print(server.base_url, flush=True)
+    server.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
