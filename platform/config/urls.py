@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("annotation.api.urls")),
+    path("api/", include("oversight.api.urls")),
     path("api/", include("review.api.urls")),
     path("", include("review.quality_urls")),
     path("api/", include("review.api.releases_urls")),
