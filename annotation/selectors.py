@@ -138,7 +138,10 @@ def assignment_workspace_data(*, assignment: Assignment) -> dict:
                        "comment": annotation.comment if annotation else "",
                        "submittedAt": assignment.submitted_at.isoformat() if assignment.submitted_at else None},
         "chain": {"id": chain.source_id, "pk": chain.pk, "sourceModel": chain.source_model,
-                  "problem": chain.problem.statement, "referenceAnswer": chain.problem.reference_answer,
+                  "problem": chain.problem.statement,
+                  # Only where the project says so (label_schema.show_reference_answer), as in the API.
+                  "referenceAnswer": (chain.problem.reference_answer
+                                      if chain.project.schema.get("show_reference_answer") else ""),
                   "stepCount": len(steps)},
         "schema": chain.project.schema,
         "labelFields": list(LABEL_FIELDS),
