@@ -265,9 +265,14 @@ def chain_final_ratings(*, chain_ids: list[int], keys_of: dict[int, list[int]]) 
 def adjudicated_ratings(*, chain_ids: list[int]) -> dict[int, dict[int, int]]:
     """{chain id: {step key: final rating}} for the chains that have any (one query)."""
     out: dict[int, dict[int, int]] = defaultdict(dict)
-    for chain_id, key, rating in FinalLabel.objects.filter(chain_id__in=chain_ids).values_list(
+    if not chain_ids:
+        return {}
+    wanted = set(chain_ids)
+    # A range, not IN (every id): exports ask for batches of 1,000 chains in id order (review/selectors.py).
+    for chain_id, key, rating in FinalLabel.objects.filter(chain_id__gte=min(wanted), chain_id__lte=max(wanted)).values_list(
             "chain_id", "step_key", "rating"):
-        out[chain_id][key] = rating
+        if chain_id in wanted:
+            out[chain_id][key] = rating
     return dict(out)
 
 
