@@ -377,7 +377,8 @@ def project_quality(*, project: Project, resamples: int = DEFAULT_RESAMPLES, use
     Computed once per state of the project's submissions and final labels and kept in the cache, so the
     dashboard of a million-label project answers from a stored result until something changes.
     """
-    key = f"review:quality:{_fingerprint(project)}:{resamples}"
+    fingerprint = _fingerprint(project)
+    key = f"review:quality:{fingerprint}:{resamples}"
     if use_cache:
         found = cache.get(key)
         if found is not None:
@@ -420,6 +421,24 @@ def project_quality(*, project: Project, resamples: int = DEFAULT_RESAMPLES, use
         "over_time": _over_time(project, labels),
         "queue": review_queue_counts(project=project),
         "reference_labels_excluded": True,
+        "computed_at": datetime.datetime.now(tz=datetime.UTC).isoformat(),
     }
     cache.set(key, result, timeout=24 * 3600)
+    cache.set(_latest_key(project, resamples), {"fingerprint": fingerprint, "result": result}, timeout=30 * 24 * 3600)
     return result
+
+
+def _latest_key(project: Project, resamples: int) -> str:
+    return f"review:quality:latest:{project.pk}:{resamples}"
+
+
+def project_quality_latest(*, project: Project, resamples: int = DEFAULT_RESAMPLES) -> tuple[dict | None, bool]:
+    """The figures computed last for the project (None if never) and whether they are still current.
+
+    The dashboard shows these at once and has them recomputed in the background when they are not:
+    at a million labels a computation takes seconds, the page must answer in milliseconds.
+    """
+    latest = cache.get(_latest_key(project, resamples))
+    if latest is None:
+        return None, False
+    return latest["result"], latest["fingerprint"] == _fingerprint(project)

@@ -22,10 +22,10 @@ from .quality_selectors import (
     chain_get_for_review,
     policy_of,
     project_get_for_review,
-    project_quality,
     review_queue_counts,
     review_queue_list,
 )
+from .quality_tasks import project_quality_for_page
 
 WINDOW = 100  # steps per adjudication page
 
@@ -121,7 +121,7 @@ def _adjudicate_post(request, chain, start, size, contested):
 @_reviewable
 def dashboard(request, slug):
     project = project_get_for_review(slug=slug, user=request.user)
-    q = project_quality(project=project)
+    q = project_quality_for_page(project=project)
     people = q["annotators"]
     names = [a["annotator"] for a in people]
     per_annotator = bar_chart(names, [

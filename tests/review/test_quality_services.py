@@ -20,7 +20,7 @@ from review.adjudication import (
 from review.quality_models import Decision, FinalLabel, ItemStatus, ReviewItem
 from review.quality_selectors import adjudication_data, gold_scores, project_quality, review_queue_list
 from review.selectors import export_lines
-from tests.review.quality_helpers import annotate, chain, make_project
+from tests.review.quality_helpers import annotate, chain, local_cache, make_project  # noqa: F401 (fixture)
 
 
 @pytest.fixture
