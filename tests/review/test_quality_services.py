@@ -267,3 +267,22 @@ def test_project_quality_answers_the_measures_with_intervals_and_counts(disputed
     by_name = {a["annotator"]: a for a in quality["annotators"]}
     assert by_name["ann3"]["agreement_with_consensus"] == pytest.approx(2 / 3)
     assert by_name["ann1"]["agreement_with_consensus"] == 1.0
+
+
+@pytest.mark.django_db
+def test_the_review_demo_seeds_a_reviewers_day_once(settings):
+    from django.core.management import call_command
+
+    settings.DEBUG = True
+    call_command("seed_review_demo", verbosity=0)
+    from annotation.models import Project
+
+    project = Project.objects.get(slug="review-demo")
+    assert Chain.objects.filter(project=project, planted__isnull=False).count() == 3
+    assert ReviewItem.objects.filter(project=project, status=ItemStatus.OPEN).count() > 5
+    assert ReviewItem.objects.filter(project=project, status=ItemStatus.RESOLVED).count() == 2
+    quality = project_quality(project=project, resamples=20, use_cache=False)
+    by_name = {a["annotator"]: a for a in quality["annotators"]}
+    assert by_name["annotator3"]["planted_recall"] < by_name["annotator1"]["planted_recall"]
+    call_command("seed_review_demo", verbosity=0)  # twice: nothing new
+    assert Project.objects.filter(slug="review-demo").count() == 1
