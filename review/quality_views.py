@@ -12,7 +12,13 @@ from django.utils.safestring import mark_safe
 from annotation.exceptions import NotFound, StepwiseError
 from annotation.selectors import membership_role
 
-from .adjudication import FinalLabelInput, chain_adjudicate, chain_send_back, review_queue_refresh
+from .adjudication import (
+    FinalLabelInput,
+    chain_adjudicate,
+    chain_request_debate,
+    chain_send_back,
+    review_queue_refresh,
+)
 from .quality.charts import Series, bar_chart, line_chart
 from .quality_models import MAX_NOTE, QUEUE_STATUSES, ItemStatus
 from .quality_selectors import (
@@ -96,6 +102,12 @@ def _adjudicate_post(request, chain, start, size, contested):
     note = request.POST.get("note", "")
     key = request.POST.get("request_key", "")[:64]
     try:
+        if "debate" in request.POST:
+            step = _int(request.POST["debate"], -1, -1, 10_000_000)
+            chain_request_debate(chain=chain, reviewer=request.user, step=step, note=note, request_key=key)
+            messages.success(request, f"A debate on step {step + 1} was requested.")
+            return redirect(f"{reverse('review-adjudicate', args=[chain.pk])}?start={start}"
+                            f"{'&contested=1' if contested else ''}")
         if action == "rework":
             chain_send_back(chain=chain, reviewer=request.user, note=note, request_key=key)
             messages.success(request, f"{chain.source_id} was sent back for rework.")

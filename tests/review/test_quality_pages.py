@@ -1,0 +1,98 @@
+"""The review pages through Django's test client: who sees them, what they show, the form's refusals."""
+
+import time
+
+import orjson
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from annotation.services import LabelInput, chains_import
+from annotation.services.assignments import assignment_submit
+from annotation.services.queue import assignment_claim_next
+from review.quality_models import Decision, FinalLabel
+from review.quality_selectors import adjudication_data
+from tests.review.quality_helpers import annotate, chain, local_cache, make_project  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def disputed(make_user):
+    project, users = make_project(make_user)
+    annotate(project, users["ann1"], [1, 1, 1], chain="c1")
+    annotate(project, users["ann2"], [1, 1, 1], chain="c1")
+    annotate(project, users["ann3"], [1, -1, 1], chain="c1")
+    users["outsider"] = make_user("outsider")
+    return project, users
+
+
+@pytest.mark.django_db
+def test_who_sees_the_review_pages(disputed, client):
+    project, users = disputed
+    urls = [reverse("review-queue", args=[project.slug]), reverse("review-dashboard", args=[project.slug]),
+            reverse("review-adjudicate", args=[chain(project, "c1").pk])]
+    for url in urls:
+        assert client.get(url).status_code == 302  # anonymous: to the login page
+    for name, expected in (("outsider", 404), ("ann1", 404), ("rev", 200), ("res", 200)):
+        client.force_login(users[name])
+        for url in urls:
+            assert client.get(url).status_code == expected, (name, url)
+    client.force_login(users["rev"])
+    page = client.get(reverse("project", args=[project.slug])).content.decode()
+    assert reverse("review-queue", args=[project.slug]) in page
+
+
+@pytest.mark.django_db
+def test_the_dashboard_draws_its_plots(disputed, client):
+    project, users = disputed
+    client.force_login(users["rev"])
+    html = client.get(reverse("review-dashboard", args=[project.slug])).content.decode()
+    assert html.count("<svg") == 3 and "Krippendorff" in html and "ann3" in html
+    assert "<script>" not in html.split("<main>")[1].split("</main>")[0]  # the plots carry no script
+
+
+@pytest.mark.django_db
+def test_the_form_adjudicates_refuses_and_requests_debates(disputed, client):
+    project, users = disputed
+    c1 = chain(project, "c1")
+    url = reverse("review-adjudicate", args=[c1.pk])
+    client.force_login(users["rev"])
+    refused = client.post(url, {"final_1": "-1", "note": "", "request_key": "k0", "revision": "1"})
+    assert refused.status_code == 400 and "Write a note" in refused.content.decode()
+    assert not Decision.objects.exists()
+    done = client.post(url, {"final_1": "-1", "reason_1": "order of operations", "note": "checked",
+                             "request_key": "k1", "revision": "1"}, follow=True)
+    assert "saved: 1 step changed" in done.content.decode()
+    again = client.post(url, {"final_1": "-1", "reason_1": "order of operations", "note": "checked",
+                              "request_key": "k1", "revision": "1"}, follow=True)  # a double click
+    assert again.status_code == 200 and Decision.objects.count() == 1 and FinalLabel.objects.count() == 1
+    debate = client.post(url, {"debate": "1", "note": "", "request_key": "k2"}, follow=True)
+    assert "A debate on step 2 was requested" in debate.content.decode()
+    assert Decision.objects.filter(kind="debate").get().changes == [{"step": 1, "key": 1}]
+
+
+@pytest.mark.django_db
+def test_an_8000_step_chain_is_adjudicated_a_window_at_a_time(make_user):
+    project, users = make_project(make_user, k=2, annotators=("ann1", "ann2"))
+    for name in ("ann1", "ann2"):  # c1 and c2 come first in the queue
+        annotate(project, users[name], [1, 1, 1], chain="c1")
+        annotate(project, users[name], [1, 1], chain="c2")
+    n = 8000
+    chains_import(project=project, data=orjson.dumps({"id": "long", "problem": "p",
+                                                      "steps": [f"step {i}" for i in range(n)]}), filename="l.json")
+    for name, wrong in (("ann1", 7950), ("ann2", 7990)):
+        a = assignment_claim_next(project=project, user=users[name])
+        assert a.chain.source_id == "long"
+        assignment_submit(assignment=a, user=users[name], finish_reason="found_error", version=a.version,
+                          labels=[LabelInput(i, 1) for i in range(wrong)] + [LabelInput(wrong, -1)])
+    long = chain(project, "long")
+    start = time.perf_counter()
+    with CaptureQueriesContext(connection) as queries:
+        data = adjudication_data(chain=long, user=users["rev"], start=7900, size=100)
+    elapsed = time.perf_counter() - start
+    assert [s["index"] for s in data["steps"]] == list(range(7900, 8000))
+    assert data["window"]["contested_total"] == 1  # step 7950: −1 against +1; 7990 was rated by one only
+    assert len(queries) <= 12, [q["sql"][:80] for q in queries.captured_queries]
+    assert elapsed < 2.0, elapsed
+    contested = adjudication_data(chain=long, user=users["rev"], contested_only=True)
+    assert [s["index"] for s in contested["steps"]] == [7950]
