@@ -5,6 +5,6 @@ class ReviewConfig(AppConfig):
     name = "review"
     default_auto_field = "django.db.models.BigAutoField"
 
-    def ready(self):
-        # Celery's autodiscovery looks for `review.tasks`; quality control's tasks live beside it.
-        from . import quality_tasks  # noqa: F401
+    def ready(self) -> None:
+        # Registers the tasks: Celery's autodiscovery looks only for `review.tasks`.
+        from . import quality_tasks, releases_tasks  # noqa: F401
