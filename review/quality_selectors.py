@@ -35,7 +35,15 @@ from annotation.selectors import chain_steps, membership_role, project_get_for_u
 from .aggregation import dawid_skene
 from .quality import StepLabels, agreement_report, annotator_agreement, position_agreement
 from .quality.triage import REASON_TEXT, majority
-from .quality_models import QUEUE_STATUSES, Decision, FinalLabel, ItemStatus, ReviewItem, ReviewPolicy
+from .quality_models import (
+    QUEUE_STATUSES,
+    ConsensusMethod,
+    Decision,
+    FinalLabel,
+    ItemStatus,
+    ReviewItem,
+    ReviewPolicy,
+)
 
 REVIEW_ROLES = (Role.REVIEWER, Role.RESEARCHER, Role.ADMIN)  # see the queue, the dashboard, a chain's labels
 ADJUDICATE_ROLES = (Role.REVIEWER, Role.ADMIN)  # set final labels
@@ -267,6 +275,24 @@ def adjudicated_ratings(*, chain_ids: list[int]) -> dict[int, dict[int, int]]:
     out: dict[int, dict[int, int]] = defaultdict(dict)
     for chain_id, key, rating in FinalLabel.objects.filter(chain_id__in=chain_ids).values_list(
             "chain_id", "step_key", "rating"):
+        out[chain_id][key] = rating
+    return dict(out)
+
+
+def project_consensus_labels(*, project: Project) -> dict[int, dict[int, int]]:
+    """{chain id: {step key: rating}} by the project's consensus rule when it is not majority vote (which the
+    exporters apply themselves): Dawid–Skene over the submitted passes of the whole project. Reference labels
+    are not votes: chains labelled only by imports get nothing here."""
+    if policy_of(project=project).consensus != ConsensusMethod.DAWID_SKENE:
+        return {}
+    labels = project_step_labels(project=project)
+    if not labels.n_labels:
+        return {}
+    result = dawid_skene(labels)
+    ratings = np.asarray(result.categories)[result.labels]
+    out: dict[int, dict[int, int]] = defaultdict(dict)
+    for chain_id, key, rating in zip(result.unit_chain.tolist(), result.unit_step.tolist(), ratings.tolist(),
+                                     strict=True):
         out[chain_id][key] = rating
     return dict(out)
 

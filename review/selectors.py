@@ -36,7 +36,7 @@ from .exporters import (
     processbench_row,
     trl_stepwise_row,
 )
-from .quality_selectors import adjudicated_ratings
+from .quality_selectors import adjudicated_ratings, project_consensus_labels
 
 BATCH = 1000  # chains per batch
 
@@ -150,6 +150,7 @@ def _annotator_sets(chain_ids: list[int], meta: dict[int, tuple]) -> dict[int, l
 def chain_records(*, project: Project, with_details: bool = True, only_labelled: bool = True) -> Iterator[ChainRecord]:
     """Every chain of the project (with at least one label set, unless `only_labelled` is off), in id order."""
     last_id = 0
+    aggregated = project_consensus_labels(project=project)  # {} under majority: the row builders' own rule
     while True:
         chains = list(Chain.objects.filter(project=project, id__gt=last_id).order_by("id").values_list(
             "id", "source_id", "source_model", "problem__statement", "problem__reference_answer", "metadata",
@@ -174,9 +175,10 @@ def chain_records(*, project: Project, with_details: bool = True, only_labelled:
                 continue
             position = meta[chain_id][1]
             final = {position[key]: rating for key, rating in adjudicated.get(chain_id, {}).items() if key in position}
+            rule = {position[key]: rating for key, rating in aggregated.get(chain_id, {}).items() if key in position}
             yield ChainRecord(source_id=source_id, source_model=model, problem=statement, reference_answer=answer,
                               steps=steps_of[chain_id], metadata=metadata or {}, label_sets=label_sets,
-                              adjudicated=final)
+                              adjudicated=final, aggregated=rule)
 
 
 _BUILDERS = {"processbench": processbench_row, "trl-stepwise": trl_stepwise_row}

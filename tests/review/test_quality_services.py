@@ -286,3 +286,29 @@ def test_the_review_demo_seeds_a_reviewers_day_once(settings):
     assert by_name["annotator3"]["planted_recall"] < by_name["annotator1"]["planted_recall"]
     call_command("seed_review_demo", verbosity=0)  # twice: nothing new
     assert Project.objects.filter(slug="review-demo").count() == 1
+
+
+@pytest.mark.django_db
+def test_exports_follow_the_consensus_rule_the_researcher_chose(make_user):
+    # Under Dawid–Skene the export carries the aggregation's labels (not the exporters' majority), and a
+    # reviewer's final label still wins over both.
+    project, users = make_project(make_user)
+    annotate(project, users["ann1"], [1, 1, 1], chain="c1")
+    annotate(project, users["ann2"], [1, 0, 1], chain="c1")
+    annotate(project, users["ann3"], [1, -1, 1], chain="c1")
+    from review.quality_selectors import project_consensus_labels
+
+    assert project_consensus_labels(project=project) == {}  # majority: the exporters' own rule
+    review_policy_set(project=project, user=users["res"], consensus="dawid_skene")
+    ds = project_consensus_labels(project=project)
+    c1 = chain(project, "c1")
+    assert set(ds[c1.pk]) == {0, 1, 2}
+    trl = [json.loads(line) for line in b"".join(export_lines(project=project, fmt="trl-stepwise")).splitlines()]
+    [row] = [r for r in trl if r["id"] == "c1"]
+    expected = [ds[c1.pk][k] >= 0 for k in range(3)]
+    end = expected.index(False) + 1 if False in expected else 3
+    assert row["labels"] == expected[:end]
+    chain_adjudicate(chain=c1, reviewer=users["rev"], labels=[FinalLabelInput(1, -1, "checked")], note="n")
+    [row] = [json.loads(line) for line in b"".join(export_lines(project=project, fmt="trl-stepwise")).splitlines()
+             if json.loads(line)["id"] == "c1"]
+    assert row["labels"] == [True, False]
