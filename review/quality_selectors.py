@@ -195,6 +195,31 @@ def _symbolic(text: str) -> dict | None:
     return {"outcome": outcome, "mismatches": mismatches, "n": len(findings)}
 
 
+def _oversight_by_key(chain: Chain, keys: list[int]) -> dict[int, tuple[list, list]]:
+    """Per step key of the window: the models' critiques and the debates run on it (oversight's results for
+    the chain's current revision)."""
+    from oversight.selectors import chain_results
+
+    wanted = set(keys)
+    results = chain_results(chain_id=chain.pk, revision=chain.revision)
+    out: dict[int, tuple[list, list]] = {}
+    for c in results["critiques"]:
+        if c["stepKey"] in wanted:
+            out.setdefault(c["stepKey"], ([], []))[0].append(
+                {"verdict": c["verdict"], "confidence": c["confidence"], "explanation": c["explanation"][:600]})
+    turns: dict[int, int] = defaultdict(int)
+    for t in results["turns"]:
+        turns[t["run"]] += 1
+    verdicts: dict[int, list] = defaultdict(list)
+    for v in results["verdicts"]:
+        verdicts[v["run"]].append(f"{v['judge']}: {v['verdict']} ({v['credence']:.2f})")
+    for run in results["runs"]:
+        if run["kind"] == "debate" and run["stepKey"] in wanted:
+            out.setdefault(run["stepKey"], ([], []))[1].append(
+                {"run": run["id"], "status": run["status"], "turns": turns[run["id"]], "verdicts": verdicts[run["id"]]})
+    return out
+
+
 def adjudication_data(*, chain: Chain, user, start: int = 0, size: int = 100, contested_only: bool = False) -> dict:
     """Everything the adjudication page shows for a window of steps: each annotator's rating, rationale and
     correction, the majority, the final label, the symbolic check; the chain's flags and decision history."""
@@ -224,6 +249,9 @@ def adjudication_data(*, chain: Chain, user, start: int = 0, size: int = 100, co
         votes = [lab["rating"] for lab in labels if lab.get("rating") is not None]
         rows.append({"index": index, "key": key, "text": text, "labels": labels, "majority": majority(votes),
                      "final": finals.get(key), "contested": key in contested_keys, "symbolic": _symbolic(text)})
+    oversight = _oversight_by_key(chain, [r["key"] for r in rows])
+    for row in rows:
+        row["critiques"], row["debates"] = oversight.get(row["key"], ([], []))
     own = any(s.annotator_id == user.pk for s in sets)
     role = membership_role(user=user, project=project)
     return {

