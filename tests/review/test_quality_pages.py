@@ -117,3 +117,27 @@ def test_an_8000_step_chain_is_adjudicated_a_window_at_a_time(make_user):
     assert elapsed < 2.0, elapsed
     contested = adjudication_data(chain=long, user=users["rev"], contested_only=True)
     assert [s["index"] for s in contested["steps"]] == [7950]
+
+
+@pytest.mark.django_db
+def test_researchers_set_the_policy_on_the_queue_page(disputed, client):
+    from review.quality_selectors import policy_of
+
+    project, users = disputed
+    url = reverse("review-queue", args=[project.slug])
+    form = {"queue_rule": "first_error", "consensus": "dawid_skene", "alpha_threshold": "0.5", "min_annotators": "3",
+            "fast_seconds_per_step": "1.5", "gold_share": "0.1", "show_annotator_names": "on"}
+    client.force_login(users["rev"])
+    assert client.post(url, form).status_code == 404  # reviewers read the policy, researchers set it
+    client.force_login(users["res"])
+    assert "Review policy" in client.get(url).content.decode()
+    done = client.post(url, form, follow=True)
+    assert "Review policy saved" in done.content.decode()
+    policy = policy_of(project=project)
+    assert (policy.queue_rule, policy.consensus, policy.min_annotators, policy.show_annotator_names) == (
+        "first_error", "dawid_skene", 3, True)
+    bad = client.post(url, {**form, "alpha_threshold": "high"}, follow=True)
+    assert "high&#x27; is not a number. Nothing was changed." in bad.content.decode()
+    bad = client.post(url, {**form, "min_annotators": "1"}, follow=True)
+    assert "min_annotators is 1; expected an integer from 2 to 20" in bad.content.decode()
+    assert policy_of(project=project).min_annotators == 3
