@@ -312,3 +312,19 @@ def test_exports_follow_the_consensus_rule_the_researcher_chose(make_user):
     [row] = [json.loads(line) for line in b"".join(export_lines(project=project, fmt="trl-stepwise")).splitlines()
              if json.loads(line)["id"] == "c1"]
     assert row["labels"] == [True, False]
+
+
+@pytest.mark.django_db
+def test_a_reopened_pass_takes_the_chain_out_of_the_queue_until_it_is_submitted_again(make_user):
+    from annotation.models import Assignment
+    from annotation.services import assignment_reopen
+
+    project, users = make_project(make_user, k=2, annotators=("ann1", "ann2"))
+    annotate(project, users["ann1"], [1, 1, 1], chain="c1")
+    annotate(project, users["ann2"], [1, -1, 1], chain="c1")
+    review_queue_refresh(project=project)
+    assert ReviewItem.objects.get().status == ItemStatus.OPEN
+    mine = Assignment.objects.get(annotator=users["ann2"], chain__source_id="c1")
+    assignment_reopen(assignment=mine, user=users["ann2"])
+    review_queue_refresh(project=project)
+    assert ReviewItem.objects.get().status == ItemStatus.CLEAR and review_queue_list(project=project) == []
