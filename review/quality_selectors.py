@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 from django.core.cache import cache
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Q, Sum
 
 from annotation import steps as step_store
 from annotation.exceptions import NotFound
@@ -342,37 +342,45 @@ def project_step_labels(*, project: Project, chains=None) -> StepLabels:
 
 
 def gold_scores(*, project: Project) -> dict[int, dict]:
-    """Per annotator id: accuracy on gold chains' reference labels, recall of planted errors.
+    """Per annotator id: accuracy on gold chains' reference labels, recall of planted errors, and accuracy on
+    the screening chains (the pass mark a researcher reads before giving real work).
 
-    A gold chain's answer key is its current reference label set (imported with it); a planted chain's
-    is also the planted step, which must be rated the lowest rating. Only submitted assignments count.
+    A gold or screening chain's answer key is its current reference label set (imported with it); a planted
+    chain's is also the planted step, which must be rated the lowest rating. Only submitted assignments count.
     """
-    gold = dict(Chain.objects.filter(project=project, is_gold=True)
-            .values_list("id", "planted"))
-    if not gold:
+    keyed = {cid: (gold, screening, planted) for cid, gold, screening, planted in Chain.objects.filter(
+        Q(is_gold=True) | Q(is_screening=True), project=project).values_list("id", "is_gold", "is_screening",
+                                                                             "planted")}
+    if not keyed:
         return {}
     lowest = min(categories_of(project))
     reference: dict[int, dict[int, int]] = {}
     for chain_id, ratings_json, revision in ImportedLabelSet.objects.filter(
-            chain_id__in=list(gold), replaced_at__isnull=True).order_by("chain_id", "id").values_list(
+            chain_id__in=list(keyed), replaced_at__isnull=True).order_by("chain_id", "id").values_list(
             "chain_id", "ratings", "revision"):
         if chain_id in reference or revision != 1:
             continue  # the first current set is the key; revision-1 indexes are the imported keys 0..n-1
         reference[chain_id] = {i: r for i, r in enumerate(orjson.loads(ratings_json)) if r is not None}
-    scores: dict[int, dict] = defaultdict(lambda: {"gold_steps": 0, "gold_correct": 0, "gold_chains": 0,
-                                                   "planted": 0, "planted_found": 0, "planted_missed_chains": []})
-    for chain_id, chain_sets in submitted_sets(chain_ids=list(gold)).items():
+    scores: dict[int, dict] = defaultdict(lambda: {
+        "gold_steps": 0, "gold_correct": 0, "gold_chains": 0, "planted": 0, "planted_found": 0,
+        "planted_missed_chains": [], "screening_steps": 0, "screening_correct": 0, "screening_chains": 0})
+    for chain_id, chain_sets in submitted_sets(chain_ids=list(keyed)).items():
         key_ratings = reference.get(chain_id, {})
-        planted = gold[chain_id]
+        is_gold, is_screening, planted = keyed[chain_id]
         for s in chain_sets:
             score = scores[s.annotator_id]
             ratings = s.ratings()
-            score["gold_chains"] += 1
-            for key, expected in key_ratings.items():
-                if key in ratings:
-                    score["gold_steps"] += 1
-                    score["gold_correct"] += int(ratings[key] == expected)
-            if planted and "step_key" in planted:
+            compared = [(key, expected) for key, expected in key_ratings.items() if key in ratings]
+            right = sum(1 for key, expected in compared if ratings[key] == expected)
+            if is_gold:
+                score["gold_chains"] += 1
+                score["gold_steps"] += len(compared)
+                score["gold_correct"] += right
+            if is_screening:
+                score["screening_chains"] += 1
+                score["screening_steps"] += len(compared)
+                score["screening_correct"] += right
+            if is_gold and planted and "step_key" in planted:
                 score["planted"] += 1
                 if ratings.get(planted["step_key"]) == lowest:
                     score["planted_found"] += 1
@@ -381,6 +389,8 @@ def gold_scores(*, project: Project) -> dict[int, dict]:
     for score in scores.values():
         score["gold_accuracy"] = score["gold_correct"] / score["gold_steps"] if score["gold_steps"] else None
         score["planted_recall"] = score["planted_found"] / score["planted"] if score["planted"] else None
+        score["screening_accuracy"] = (score["screening_correct"] / score["screening_steps"]
+                                       if score["screening_steps"] else None)
     return dict(scores)
 
 
@@ -420,7 +430,7 @@ def _fingerprint(project: Project) -> str:
     a = Assignment.objects.filter(chain__project=project, status=AssignmentStatus.SUBMITTED).aggregate(
         n=Count("id"), t=Max("submitted_at"), v=Sum("version"))
     f = FinalLabel.objects.filter(chain__project=project).aggregate(n=Count("id"), t=Max("set_at"))
-    gold = Chain.objects.filter(project=project, is_gold=True).count()
+    gold = Chain.objects.filter(Q(is_gold=True) | Q(is_screening=True), project=project).count()
     raw = f"{project.pk}|{a['n']}|{a['t']}|{a['v']}|{f['n']}|{f['t']}|{gold}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
@@ -465,6 +475,7 @@ def project_quality(*, project: Project, resamples: int = DEFAULT_RESAMPLES, use
             "gold_accuracy": g.get("gold_accuracy"), "gold_steps": g.get("gold_steps", 0),
             "planted_recall": g.get("planted_recall"), "planted": g.get("planted", 0),
             "planted_found": g.get("planted_found", 0),
+            "screening_accuracy": g.get("screening_accuracy"), "screening_chains": g.get("screening_chains", 0),
         })
     result = {
         "project": project.slug,

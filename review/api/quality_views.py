@@ -59,7 +59,7 @@ class ProjectQualityApi(APIView):
                    responses=OpenApiTypes.OBJECT)
     def get(self, request, slug):
         project = project_get_for_review(slug=slug, user=request.user)
-        resamples = _int_param(request, "resamples", DEFAULT_RESAMPLES, 0, 2000)
+        resamples = _int_param(request, "resamples", DEFAULT_RESAMPLES, 0, 1000)
         if request.query_params.get("fresh") in ("1", "true"):
             return Response(project_quality(project=project, resamples=resamples))
         return Response(project_quality_for_page(project=project, resamples=resamples))

@@ -328,3 +328,19 @@ def test_a_reopened_pass_takes_the_chain_out_of_the_queue_until_it_is_submitted_
     assignment_reopen(assignment=mine, user=users["ann2"])
     review_queue_refresh(project=project)
     assert ReviewItem.objects.get().status == ItemStatus.CLEAR and review_queue_list(project=project) == []
+
+
+
+@pytest.mark.django_db
+def test_screening_accuracy_is_scored_apart_from_gold(make_user):
+    project, users = make_project(make_user, k=2, annotators=("ann1", "ann2"))
+    c1 = chain(project, "c1")
+    ImportedLabelSet.objects.create(chain=c1, source="processbench", ratings="[1, 1, 1]", finish_reason="solution",
+                                    labels_hash="x")
+    chain_set_gold(chain=c1, user=users["res"], is_screening=True)
+    annotate(project, users["ann1"], [1, 1, 1], chain="c1")
+    annotate(project, users["ann2"], [1, -1, 1], chain="c1")
+    scores = gold_scores(project=project)
+    assert scores[users["ann1"].pk]["screening_accuracy"] == 1.0
+    assert scores[users["ann2"].pk]["screening_accuracy"] == pytest.approx(2 / 3)  # step 2 of 3 wrong
+    assert scores[users["ann1"].pk]["gold_accuracy"] is None  # screening is not gold
