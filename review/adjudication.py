@@ -44,6 +44,7 @@ from .quality_selectors import (
 
 MAX_LABELS_PER_DECISION = 10_000
 BATCH = 500  # chains judged per transaction
+JUDGING_FIELDS = {"queue_rule", "alpha_threshold", "min_annotators", "fast_seconds_per_step"}
 MAX_KEY = 64
 
 
@@ -81,6 +82,10 @@ def review_policy_set(*, project: Project, user, **values) -> ReviewPolicy:
         if "gold_share" in values:
             Project.objects.filter(pk=project.pk).update(gold_share=values["gold_share"])
             project.gold_share = values["gold_share"]
+        if JUDGING_FIELDS & set(fields):
+            # A new rule judges every unsettled chain again at the next refresh (settled ones stay settled).
+            ReviewItem.objects.filter(project=project, status__in=(ItemStatus.OPEN, ItemStatus.CLEAR)).update(
+                judged_submissions=0)
     return policy
 
 

@@ -344,3 +344,16 @@ def test_screening_accuracy_is_scored_apart_from_gold(make_user):
     assert scores[users["ann1"].pk]["screening_accuracy"] == 1.0
     assert scores[users["ann2"].pk]["screening_accuracy"] == pytest.approx(2 / 3)  # step 2 of 3 wrong
     assert scores[users["ann1"].pk]["gold_accuracy"] is None  # screening is not gold
+
+
+
+@pytest.mark.django_db
+def test_a_new_rule_judges_unsettled_chains_again(make_user):
+    project, users = make_project(make_user, k=2, annotators=("ann1", "ann2"))
+    annotate(project, users["ann1"], [-1, 1, 1], chain="c1")
+    annotate(project, users["ann2"], [-1, 0, 1], chain="c1")
+    review_queue_refresh(project=project)
+    assert ReviewItem.objects.get().status == ItemStatus.OPEN  # any_step: step 2 differs
+    review_policy_set(project=project, user=users["res"], queue_rule="first_error")
+    review_queue_refresh(project=project)
+    assert ReviewItem.objects.get().status == ItemStatus.CLEAR  # both put the first error at step 1
