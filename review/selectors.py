@@ -36,9 +36,29 @@ from .exporters import (
     processbench_row,
     trl_stepwise_row,
 )
-from .quality_selectors import adjudicated_ratings, project_consensus_labels
 
 BATCH = 1000  # chains per batch
+
+
+def _adjudicated_ratings(*, chain_ids):
+    # Imported here: quality_selectors brings numpy, which an export (and every process that can run
+    # one: Celery discovers the release tasks) otherwise never loads.
+    from .quality_selectors import adjudicated_ratings
+
+    return adjudicated_ratings(chain_ids=chain_ids)
+
+
+def _consensus_labels(*, project: Project) -> dict[int, dict[int, int]]:
+    """The project's consensus rule when it is not majority (Dawid–Skene), by chain and step key; {} under
+    majority, which the row builders apply themselves (and then numpy is not loaded, as above)."""
+    from .quality_models import ConsensusMethod, ReviewPolicy
+
+    rule = ReviewPolicy.objects.filter(project=project).values_list("consensus", flat=True).first()
+    if rule != ConsensusMethod.DAWID_SKENE:
+        return {}
+    from .quality_selectors import project_consensus_labels
+
+    return project_consensus_labels(project=project)
 
 
 def _revisions(chain_ids: list[int]) -> dict[int, list[step_store.StoredRevision]]:
@@ -150,7 +170,7 @@ def _annotator_sets(chain_ids: list[int], meta: dict[int, tuple]) -> dict[int, l
 def chain_records(*, project: Project, with_details: bool = True, only_labelled: bool = True) -> Iterator[ChainRecord]:
     """Every chain of the project (with at least one label set, unless `only_labelled` is off), in id order."""
     last_id = 0
-    aggregated = project_consensus_labels(project=project)  # {} under majority: the row builders' own rule
+    aggregated = _consensus_labels(project=project)
     while True:
         chains = list(Chain.objects.filter(project=project, id__gt=last_id).order_by("id").values_list(
             "id", "source_id", "source_model", "problem__statement", "problem__reference_answer", "metadata",
@@ -168,7 +188,7 @@ def chain_records(*, project: Project, with_details: bool = True, only_labelled:
             steps_of[chain_id] = texts
         imported = _imported_sets(ids, meta, with_details)
         annotated = _annotator_sets(ids, meta)
-        adjudicated = adjudicated_ratings(chain_ids=ids)
+        adjudicated = _adjudicated_ratings(chain_ids=ids)
         for chain_id, source_id, model, statement, answer, metadata, _revision in chains:
             label_sets = imported.get(chain_id, []) + annotated.get(chain_id, [])
             if only_labelled and not label_sets:
