@@ -51,6 +51,19 @@ def _adjudicated_ratings(*, chain_ids):
     return adjudicated_ratings(chain_ids=chain_ids)
 
 
+def _consensus_labels(*, project: Project) -> dict[int, dict[int, int]]:
+    """The project's consensus rule when it is not majority (Dawid–Skene), by chain and step key; {} under
+    majority, which the row builders apply themselves (and then numpy is not loaded, as above)."""
+    from .quality_models import ConsensusMethod, ReviewPolicy
+
+    rule = ReviewPolicy.objects.filter(project=project).values_list("consensus", flat=True).first()
+    if rule != ConsensusMethod.DAWID_SKENE:
+        return {}
+    from .quality_selectors import project_consensus_labels
+
+    return project_consensus_labels(project=project)
+
+
 def _revisions(chain_ids: list[int]) -> dict[int, list[step_store.StoredRevision]]:
     found: dict[int, list[step_store.StoredRevision]] = {}
     wanted = set(chain_ids)
@@ -182,18 +195,19 @@ def chain_records(*, project: Project, with_details: bool = True, only_labelled:
     each), so an export takes about the longer of the two instead of their sum. Inside a transaction the
     batches are read in turn on this connection, which sees what the transaction wrote.
     """
+    aggregated = _consensus_labels(project=project)
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         last_id = 0
         while (batch := _fetch_batch(project.pk, last_id, with_details)) is not None:
             last_id = batch.last_id
-            yield from _records_of(batch, only_labelled)
+            yield from _records_of(batch, only_labelled, aggregated)
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-prefetch") as pool:
         pending = pool.submit(_fetch_batch, project.pk, 0, with_details)
         try:
             while (batch := pending.result()) is not None:
                 pending = pool.submit(_fetch_batch, project.pk, batch.last_id, with_details)
-                yield from _records_of(batch, only_labelled)
+                yield from _records_of(batch, only_labelled, aggregated)
         finally:
             pending.cancel()
             pool.submit(_close_connection)  # on the prefetch thread: its own connection
@@ -235,7 +249,7 @@ def _fetch_batch(project_id: int, last_id: int, with_details: bool) -> _Batch | 
                   adjudicated=_adjudicated_ratings(chain_ids=ids))
 
 
-def _records_of(batch: _Batch, only_labelled: bool) -> Iterator[ChainRecord]:
+def _records_of(batch: _Batch, only_labelled: bool, aggregated: dict[int, dict[int, int]]) -> Iterator[ChainRecord]:
     for chain_id, source_id, model, statement, answer, metadata, _revision in batch.chains:
         label_sets = batch.imported.get(chain_id, []) + batch.annotated.get(chain_id, [])
         if only_labelled and not label_sets:
@@ -243,9 +257,10 @@ def _records_of(batch: _Batch, only_labelled: bool) -> Iterator[ChainRecord]:
         position = batch.meta[chain_id][1]
         final = {position[key]: rating for key, rating in batch.adjudicated.get(chain_id, {}).items()
                  if key in position}
+        rule = {position[key]: rating for key, rating in aggregated.get(chain_id, {}).items() if key in position}
         yield ChainRecord(source_id=source_id, source_model=model, problem=statement, reference_answer=answer,
                           steps=batch.steps_of[chain_id], metadata=metadata or {}, label_sets=label_sets,
-                          adjudicated=final)
+                          adjudicated=final, aggregated=rule)
 
 
 _BUILDERS = {"processbench": processbench_row, "trl-stepwise": trl_stepwise_row}
