@@ -105,3 +105,36 @@ def test_unassisted_arm_sees_nothing(asgi_server, ov_project, backend, ov_annota
     page.wait_for_timeout(500)
     expect(page.locator(".ext-panel")).to_have_count(0)
     assert assignment.oversight_arm.arm == "unassisted"
+
+
+def test_the_page_works_without_the_websocket_and_catches_up(asgi_server, model_server, ov_project, chain,
+                                                            assisted_policy, ov_annotator, page):
+    from oversight.services import runs_execute
+
+    socket_up = {"on": False}
+
+    def handler(ws):  # the websocket is down until the test says so; then it reaches daphne
+        if socket_up["on"]:
+            ws.connect_to_server()
+        else:
+            ws.close()
+
+    page.route_web_socket("**/ws/oversight/**", handler)
+    assignment = assignment_claim_next(project=ov_project, user=ov_annotator)
+    # A result stored before the page opened comes from the API, websocket or not.
+    symbolic, _ = run_request(chain=chain, kind="symbolic")
+    runs_execute(run_ids=[symbolic.pk])
+    log_in(page, asgi_server, ov_annotator.username)
+    open_workspace(page, asgi_server, assignment.pk)
+    expect(page.locator("#ws-ext-status")).to_contain_text("offline, reconnecting")
+    expect(row(page, 1).locator(".note", has_text="Symbolic check: mismatch")).to_be_visible()
+    page.keyboard.press("3")  # labelling goes on
+    # A critique finishes while the socket is down; nothing can tell the page.
+    model_server.script = critic(wrong_steps=(2,))
+    run, _ = off_loop(run_request, chain=chain, kind="critique", backend_name="fake")
+    off_loop(runs_execute, run_ids=[run.pk])
+    expect(row(page, 1).locator(".note", has_text="Critic")).to_have_count(0)
+    socket_up["on"] = True
+    # On reconnect the page reads everything again.
+    expect(row(page, 1).locator(".note", has_text="Critic: incorrect (80%)")).to_be_visible(timeout=20_000)
+    expect(page.locator("#ws-ext-status")).not_to_contain_text("offline")
