@@ -24,5 +24,6 @@ urlpatterns = [
     path("api/", include("oversight.api.urls")),
     path("api/", include("review.api.urls")),
     path("", include("review.quality_urls")),
+    path("", include("oversight.urls")),
     path("", include("annotation.urls")),
 ]

@@ -53,7 +53,8 @@ def test_asking_twice_is_cached_and_running_twice_changes_nothing(chain, backend
 
 
 def test_server_error_fails_the_run_with_the_reason_and_retry_resumes(chain, backend, model_server):
-    model_server.script = lambda r: (Reply(status=500, raw=b'{"error":"CUDA out of memory"}')
+    # Step 3 fails last (the first failure cancels the run's requests still in flight).
+    model_server.script = lambda r: (Reply(status=500, raw=b'{"error":"CUDA out of memory"}', delay=0.5)
                                      if "step 3" in r["messages"][1]["content"] else critic()(r))
     run, _ = run_request(chain=chain, kind="critique", backend_name="fake")
     [failed] = runs_execute(run_ids=[run.pk])
