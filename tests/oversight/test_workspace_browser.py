@@ -138,3 +138,18 @@ def test_the_page_works_without_the_websocket_and_catches_up(asgi_server, model_
     # On reconnect the page reads everything again.
     expect(row(page, 1).locator(".note", has_text="Critic: incorrect (80%)")).to_be_visible(timeout=20_000)
     expect(page.locator("#ws-ext-status")).not_to_contain_text("offline")
+
+
+def test_the_project_report_page(asgi_server, chain, assisted_policy, model_server, ov_researcher, page, shots):
+    from oversight.services import runs_execute
+
+    model_server.script = critic(wrong_steps=(2,))
+    ids = [off_loop(run_request, chain=chain, kind=kind, backend_name="fake")[0].pk for kind in ("critique", "symbolic")]
+    off_loop(runs_execute, run_ids=ids)  # asyncio.run cannot run in the thread of Playwright's loop
+    log_in(page, asgi_server, ov_researcher.username)
+    page.goto(f"{asgi_server.url}/projects/ov/")
+    page.get_by_role("link", name="Critiques, debates and symbolic checks").click()
+    expect(page.locator("h1")).to_have_text("Model assistance in Oversight")
+    expect(page.locator("#ov-critics")).to_contain_text("critique:fake")
+    expect(page.locator("#ov-runs")).to_contain_text("critique")
+    page.screenshot(path=str(shots / "oversight-report.png"), full_page=True)
