@@ -180,7 +180,8 @@ class _Job:
 def _claim(pk: int) -> _Job | None:
     """Take one queued run (conditional update: a second worker, or a message delivered twice, gets None)."""
     claimed = OversightRun.objects.filter(pk=pk, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1, error="")
+        status=RunStatus.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now(),
+        attempts=F("attempts") + 1, error="")
     if not claimed:
         return None  # done, failed, or running elsewhere: running twice changes nothing
     run = OversightRun.objects.select_related("chain__problem", "backend").get(pk=pk)
@@ -212,6 +213,35 @@ def _finish(run_id: int, *, error: str = "") -> OversightRun:
 
 
 CONVINCING_WRONG_PRIORITY = 100
+
+
+def runs_maintain(*, stale_seconds: int | None = None) -> dict:
+    """Runs whose worker died: a running run with no heartbeat for `stale_seconds` (default: three times its
+    backend's timeout, at least 10 minutes) goes back to the queue, what it stored kept, at most
+    MAX_ATTEMPTS times; then it fails with the reason. Celery beat calls this every minute."""
+    now = timezone.now()
+    requeued, failed = [], []
+    for run in OversightRun.objects.filter(status=RunStatus.RUNNING).select_related("backend"):
+        limit = stale_seconds if stale_seconds is not None else \
+            max(600, 3 * (run.backend.timeout_seconds if run.backend_id else 60))
+        if run.heartbeat_at and (now - run.heartbeat_at).total_seconds() < limit:
+            continue
+        with transaction.atomic():
+            if run.attempts >= OversightRun.MAX_ATTEMPTS:
+                changed = OversightRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING,
+                                                      heartbeat_at=run.heartbeat_at).update(
+                    status=RunStatus.FAILED, finished_at=now,
+                    error=f"lost its worker {run.attempts} times (no progress for {limit:g} s each time); "
+                          "retry it when the workers are healthy")
+                if changed:
+                    failed.append(run.pk)
+            else:
+                changed = OversightRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING,
+                                                      heartbeat_at=run.heartbeat_at).update(status=RunStatus.QUEUED)
+                if changed:
+                    requeued.append(run.pk)
+                    _enqueue([run.pk])
+    return {"requeued": requeued, "failed": failed}
 
 
 def _prioritise(run: OversightRun) -> None:
@@ -316,7 +346,8 @@ def _write_batch(batch: list) -> list[tuple[int, str, dict]]:
             verdicts = DebateVerdict.objects.bulk_create(entry["verdicts"])
             OversightRun.objects.filter(pk=run_id).update(
                 done=F("done") + len(critiques) + len(turns) + len(verdicts),
-                malformed=F("malformed") + entry["malformed"], prompt_tokens=F("prompt_tokens") + entry["prompt"],
+                malformed=F("malformed") + entry["malformed"], heartbeat_at=timezone.now(),
+                prompt_tokens=F("prompt_tokens") + entry["prompt"],
                 completion_tokens=F("completion_tokens") + entry["completion"])
             run = entry["job"].run  # its counters kept in step here: no read back per batch
             run.done += len(critiques) + len(turns) + len(verdicts)

@@ -147,3 +147,13 @@ def test_debate_needs_a_step_of_the_revision(chain, backend):
     with pytest.raises(ValidationFailed, match="step_key"):
         run_request(chain=chain, kind="debate", backend_name="fake", step_key=99)
     assert not OversightRun.objects.exists()
+
+
+def test_a_run_that_lost_its_worker_too_often_fails_saying_so(chain, backend):
+    from oversight.services import runs_maintain
+
+    run, _ = run_request(chain=chain, kind="critique", backend_name="fake")
+    OversightRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, attempts=3, heartbeat_at=None)
+    assert runs_maintain(stale_seconds=0) == {"requeued": [], "failed": [run.pk]}
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and "lost its worker 3 times" in run.error
