@@ -96,7 +96,7 @@ def test_symbolic_pass_finds_the_slip(chain):
 
 
 def test_many_chains_in_one_batch(ov_project, backend, model_server):
-    model_server.latency = 0.05
+    model_server.latency = 0.3  # long enough for the second run to be claimed while the first one's requests run
     ids = runs_request_for_chains(chains=ov_project.chains.all(), kind="critique", backend_name="fake")
     assert len(ids) == 2
     runs = runs_execute(run_ids=ids)

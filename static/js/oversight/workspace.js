@@ -8,6 +8,9 @@ const API = "/api/oversight";
 const RATINGS = [["helpful", "Helpful"], ["nitpick", "Nitpick"], ["wrong", "Wrong"]];
 
 function csrfToken() {
+  // The page's own token first (what the workspace sends), the cookie if a page has no form.
+  const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+  if (input && input.value) return input.value;
   const found = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
   return found ? decodeURIComponent(found.slice("csrftoken=".length)) : "";
 }
