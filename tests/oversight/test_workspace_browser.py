@@ -153,3 +153,19 @@ def test_the_project_report_page(asgi_server, chain, assisted_policy, model_serv
     expect(page.locator("#ov-critics")).to_contain_text("critique:fake")
     expect(page.locator("#ov-runs")).to_contain_text("critique")
     page.screenshot(path=str(shots / "oversight-report.png"), full_page=True)
+
+
+def test_with_no_websocket_at_all_a_running_pass_is_polled(asgi_server, model_server, ov_project, chain,
+                                                          assisted_policy, ov_annotator, page):
+    from oversight.services import runs_execute
+
+    page.route_web_socket("**/ws/oversight/**", lambda ws: ws.close())  # a layer that never delivers
+    assignment = assignment_claim_next(project=ov_project, user=ov_annotator)
+    model_server.script = critic(wrong_steps=(2,))
+    run, _ = run_request(chain=chain, kind="critique", backend_name="fake")  # queued: no worker yet
+    log_in(page, asgi_server, ov_annotator.username)
+    open_workspace(page, asgi_server, assignment.pk)
+    expect(page.locator(".ov-run", has_text="critique (fake): queued")).to_be_visible()
+    off_loop(runs_execute, run_ids=[run.pk])
+    expect(row(page, 1).locator(".note", has_text="Critic: incorrect (80%)")).to_be_visible(timeout=20_000)
+    expect(page.locator(".ov-run", has_text="critique (fake): done 3/3")).to_be_visible()
