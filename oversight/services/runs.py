@@ -294,7 +294,7 @@ def _symbolic(job: _Job) -> None:
         OversightRun.objects.filter(pk=job.run.pk).update(done=len(job.keys))
     payload = {"run": job.run.pk, "checks": [check_out(c) for c in made]}
     transaction.on_commit(lambda: broadcast_chain_event(job.run.chain_id, "results", payload))
-    log.info("symbolic run %s: %d steps in %.3f s", job.run.pk, len(job.keys), time.monotonic() - started)
+    log.debug("symbolic run %s: %d steps in %.3f s", job.run.pk, len(job.keys), time.monotonic() - started)
 
 
 class _Writer:
