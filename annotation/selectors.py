@@ -35,6 +35,13 @@ def project_list_for_user(*, user) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user=user).order_by("slug").distinct()
 
 
+def project_list_managed(*, user) -> QuerySet[Project]:
+    """Projects the user runs (researcher or admin): the sources they may copy from."""
+    if user.is_superuser:
+        return Project.objects.order_by("slug")
+    return Project.objects.filter(memberships__user=user, memberships__role__in=MANAGE_ROLES).order_by("slug")
+
+
 def project_get_for_user(*, slug: str, user, roles: tuple[str, ...] | None = None) -> Project:
     """The project if the user is a member (with one of `roles`, when given), else NotFound."""
     project = Project.objects.filter(slug=slug).first()
