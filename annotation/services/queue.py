@@ -80,8 +80,8 @@ def _open_of(project: Project, user):
     return Assignment.objects.filter(project=project, annotator=user, status__in=OPEN_STATUSES)
 
 
-def _gold_q() -> Q:
-    return Q(is_gold=True) | Q(planted__isnull=False)
+def _gold_q(prefix: str = "") -> Q:
+    return Q(**{f"{prefix}is_gold": True}) | Q(**{f"{prefix}planted__isnull": False})
 
 
 def _claim(project: Project, user) -> _Claimed | None:
@@ -89,13 +89,28 @@ def _claim(project: Project, user) -> _Claimed | None:
     if current is not None:
         return _Claimed(current, False)
     not_mine = ~Exists(Assignment.objects.filter(chain=OuterRef("pk"), annotator=user))
-    if project.gold_share > 0 and secrets.randbelow(1_000_000) < project.gold_share * 1_000_000:
-        gold = Chain.objects.filter(_gold_q(), not_mine, project=project).order_by("id").only("id", "revision").first()
+    # Quality control (review/): every annotator passes the screening chains before real work. They hold
+    # no overlap slot: each annotator gets each of them, however many did before.
+    screening = (Chain.objects.filter(not_mine, project=project, is_screening=True).order_by("id")
+                 .only("id", "revision").first())
+    if screening is not None:
+        return _Claimed(_create(project, user, screening, slot=None), True)
+    gold = None
+    if project.gold_share > 0:
+        # Gold and planted-error chains come at the project's share of each annotator's claims, spread
+        # through the queue (the first claim, then whenever the share fell below it), looking like any
+        # other chain; each annotator sees each at most once and they hold no overlap slot.
+        gold = (Chain.objects.filter(_gold_q(), not_mine, project=project, is_screening=False).order_by("id")
+                .only("id", "revision").first())
         if gold is not None:
-            return _Claimed(_create(project, user, gold, slot=None), True)
+            counts = Assignment.objects.filter(project=project, annotator=user).aggregate(
+                total=Count("id"), gold=Count("id", filter=_gold_q("chain__")))
+            if counts["gold"] < project.gold_share * (counts["total"] + 1):
+                return _Claimed(_create(project, user, gold, slot=None), True)
     chain = _next_chain(project, user, not_mine)
     if chain is None:
-        return None
+        # The regular queue is done: what gold is left still measures this annotator.
+        return _Claimed(_create(project, user, gold, slot=None), True) if gold is not None else None
     # The chain row is locked: held_slots and the slots taken are what they are until we commit.
     taken = set(Assignment.objects.filter(chain=chain, slot__isnull=False).values_list("slot", flat=True))
     slot = next((s for s in range(project.overlap_k) if s not in taken), None)
@@ -114,7 +129,7 @@ def _next_chain(project: Project, user, not_mine) -> Chain | None:
     Chains already started come first (k passes over a chain finish sooner, and review can begin).
     SKIP LOCKED: a chain another claimer holds is passed over, never waited for.
     """
-    free = Chain.objects.filter(not_mine, project=project, held_slots__lt=project.overlap_k)
+    free = Chain.objects.filter(not_mine, project=project, held_slots__lt=project.overlap_k, is_screening=False)
     if project.gold_share > 0:
         free = free.exclude(_gold_q())  # served by the gold draw only
 

@@ -113,6 +113,15 @@ if EMBEDDED:
     }
 else:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    # A psycopg connection pool per process (Django 5.1+). Under ASGI every request may run in another
+    # thread, so Django's own persistent connections (CONN_MAX_AGE) pile up to PostgreSQL's client limit,
+    # and a fresh connection per request costs a PostgreSQL backend fork: the pool lends one per request.
+    # Size it to (web threads + Celery concurrency) per process, and keep the sum under max_connections.
+    if DB_POOL_MAX_SIZE := env_int("DB_POOL_MAX_SIZE", 0):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django must not as well
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(env_int("DB_POOL_MIN_SIZE", 2), DB_POOL_MAX_SIZE), "max_size": DB_POOL_MAX_SIZE,
+            "timeout": env_int("DB_POOL_TIMEOUT", 10)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

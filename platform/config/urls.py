@@ -22,5 +22,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("annotation.api.urls")),
     path("api/", include("review.api.urls")),
+    path("", include("review.quality_urls")),
     path("", include("annotation.urls")),
 ]
