@@ -7,11 +7,13 @@ import re
 import secrets
 from pathlib import Path
 
+import orjson
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -236,6 +238,16 @@ def _preview_path(token: str, name: str) -> str:
     return f"{PREVIEW_DIR}/{token}{suffix}"
 
 
+def _typed_chain(post) -> ContentFile:
+    """A chain added by hand, as the one-line stepwise file the import reads (so it gets the same preview,
+    checks and split as any file; the project's segmentation splits the pasted text)."""
+    row = {"id": post.get("id", "").strip(), "problem": post.get("problem", ""),
+           "text": post.get("text", ""), "reference_answer": post.get("reference_answer", ""),
+           "model": post.get("model", "").strip()}
+    row = {key: value for key, value in row.items() if value or key in ("id", "problem", "text")}
+    return ContentFile(orjson.dumps(row) + b"\n", name=f"by-hand-{row['id'] or 'chain'}.jsonl"[:120])
+
+
 @login_required
 def import_page(request, slug):
     """Upload, see the preview (first rows as they will be split, counts, every bad line), then import."""
@@ -243,9 +255,10 @@ def import_page(request, slug):
     preview = None
     token = ""
     previews = request.session.get("import_previews", {})
-    if request.method == "POST" and request.POST.get("action") == "preview":
-        upload = request.FILES.get("file")
-        fmt = request.POST.get("format", "auto")
+    action = request.POST.get("action") if request.method == "POST" else None
+    if action in ("preview", "by-hand"):
+        upload = request.FILES.get("file") if action == "preview" else _typed_chain(request.POST)
+        fmt = request.POST.get("format", "auto") if action == "preview" else "stepwise"
         if upload is None:
             messages.error(request, "Choose a file to preview.")
         elif upload.size > settings.STEPWISE_IMPORT_MAX_BYTES:
@@ -267,7 +280,7 @@ def import_page(request, slug):
                 else:
                     default_storage.delete(path)  # refused: nothing to import later
                     token = ""
-    elif request.method == "POST" and request.POST.get("action") == "import":
+    elif action == "import":
         token = request.POST.get("token", "")
         held = previews.pop(token, None) if _TOKEN.match(token) else None
         request.session["import_previews"] = previews
