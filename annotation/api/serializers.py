@@ -238,9 +238,15 @@ class ImportPreviewInput(serializers.Serializer):
     format = serializers.ChoiceField(choices=("auto", *FORMATS), default="auto")
 
 
+# Named in SPECTACULAR_SETTINGS' ENUM_NAME_OVERRIDES (the blank choice is not part of the enum's name).
+QUEUE_STATUS_NAMES = ("unstarted", "open", "full")
+CHAIN_QUEUE_STATUSES = ("", *QUEUE_STATUS_NAMES)
+
+
 class ChainListInput(serializers.Serializer):
     source_model = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
-    status = serializers.ChoiceField(choices=("", "unstarted", "open", "full"), required=False, default="")
+    status = serializers.ChoiceField(choices=CHAIN_QUEUE_STATUSES, required=False, default="",
+                                     help_text="unstarted: no slot held; open: started, slots free; full: all k held.")
     flag = serializers.ChoiceField(choices=("", "gold", "planted", "screening", "edited"), required=False, default="")
     q = serializers.CharField(required=False, default="", allow_blank=True, max_length=200,
                               help_text="Part of the chain's id.")
