@@ -1,4 +1,5 @@
-"""The review app's tables. Quality control and adjudication: review/quality_models.py."""
+"""The review app's tables. Quality control and adjudication: review/quality_models.py; releases and judge
+evaluations: review/releases_models.py."""
 
 from .quality_models import (  # noqa: F401 (registers the models)
     ConsensusMethod,
@@ -10,3 +11,4 @@ from .quality_models import (  # noqa: F401 (registers the models)
     ReviewItem,
     ReviewPolicy,
 )
+from .releases_models import DatasetRelease, JudgeEvaluation, LabelSource, ReleaseFile, ReleaseStatus  # noqa: F401
