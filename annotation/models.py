@@ -200,6 +200,10 @@ class Chain(models.Model):
             models.Index(fields=["project", "id"], condition=Q(is_screening=True), name="chain_screening_idx"),
             models.Index(fields=["project", "id"], condition=Q(is_gold=True) | Q(planted__isnull=False),
                          name="chain_gold_idx"),
+            # The chain list's "id starts with" search (LIKE 'q%' needs pattern ops under a non-C collation;
+            # an ILIKE '%q%' scan took 130 ms at 100,000 chains). Ignored on SQLite.
+            models.Index(fields=["project", "source_id"], opclasses=["int8_ops", "text_pattern_ops"],
+                         name="chain_source_id_prefix_idx"),
         ]
 
     def __str__(self) -> str:

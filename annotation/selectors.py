@@ -225,7 +225,7 @@ def chain_list_for_project(*, project: Project, source_model: str = "", status: 
     elif flag == "edited":
         chains = chains.filter(revision__gt=1)
     if q:
-        chains = chains.filter(source_id__icontains=q)
+        chains = chains.filter(source_id__startswith=q)
     if after is not None:
         chains = chains.filter(id__gt=after)
     return list(chains.order_by("id").values("id", "source_id", "source_model", "step_count", "revision",

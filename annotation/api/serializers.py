@@ -249,7 +249,7 @@ class ChainListInput(serializers.Serializer):
                                      help_text="unstarted: no slot held; open: started, slots free; full: all k held.")
     flag = serializers.ChoiceField(choices=("", "gold", "planted", "screening", "edited"), required=False, default="")
     q = serializers.CharField(required=False, default="", allow_blank=True, max_length=200,
-                              help_text="Part of the chain's id.")
+                              help_text="The start of the chain's id (case-sensitive).")
     after = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0,
                                      help_text="The last id of the previous page.")
 

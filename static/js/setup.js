@@ -84,3 +84,26 @@ async function watch(row) {
 for (const row of document.querySelectorAll('#import-jobs tr[data-status="queued"], #import-jobs tr[data-status="running"]')) {
   watch(row);
 }
+
+// --- settings: progress refreshed every 15 s while the page is visible ---
+const progressBox = document.getElementById("setup-progress");
+if (progressBox) {
+  const bar = progressBox.querySelector(".progress span");
+  const summary = progressBox.querySelector('[data-field="summary"]');
+  const tick = async () => {
+    if (document.visibilityState !== "visible") return;
+    try {
+      const res = await fetch(progressBox.dataset.api, { credentials: "same-origin" });
+      if (!res.ok) return;
+      const { project: p, eta } = await res.json();
+      bar.style.width = `${p.percent}%`;
+      const pace = eta.days_left === null ? "no submissions in the last 24 hours"
+        : `about ${eta.days_left} days left at ${eta.per_day} a day`;
+      summary.textContent = `${p.complete} of ${p.total} chains fully annotated (${p.percent}%) · ` +
+        `${eta.passes_done} of ${eta.passes_needed} passes · ${pace}`;
+    } catch {
+      // offline for a moment: the next tick tries again
+    }
+  };
+  setInterval(tick, 15000);
+}
