@@ -52,3 +52,36 @@ def test_new_project_needs_the_permission(client, make_user):
     client.force_login(user)
     page = client.get(reverse("project-new"), follow=True)
     assert "may not create projects" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_step_editor_reword_merge_and_a_stale_page(client, project, researcher):
+    from annotation.services import chains_import
+
+    chains_import(project=project, data=b'{"id": "e", "problem": "p", "steps": ["one", "two", "three"]}')
+    chain = Chain.objects.get(project=project, source_id="e")
+    client.force_login(researcher)
+    url = reverse("chain-steps", args=[chain.pk])
+    assert client.get(url).status_code == 200
+    client.post(url, {"op": "reword", "revision": 1, "index": 0, "text": "uno"})
+    client.post(url, {"op": "merge", "revision": 2, "index": 1})
+    chain.refresh_from_db()
+    assert (chain.revision, chain.step_count) == (3, 2)
+    # A page loaded at revision 1 edits nothing and says why.
+    page = client.post(url, {"op": "delete", "revision": 1, "index": 0}, follow=True)
+    assert "edited since you loaded it" in page.content.decode()
+    chain.refresh_from_db()
+    assert chain.revision == 3
+
+
+@pytest.mark.django_db
+def test_members_page_add_and_remove(client, project, researcher, make_user):
+    make_user("joiner")
+    client.force_login(researcher)
+    url = reverse("setup-members", args=[project.slug])
+    page = client.post(url, {"action": "add", "username": "joiner", "role": "annotator"}, follow=True)
+    assert "joiner added as annotator" in page.content.decode()
+    page = client.post(url, {"action": "remove", "username": "joiner"}, follow=True)
+    assert "joiner removed" in page.content.decode()
+    page = client.post(url, {"action": "remove", "username": "res"}, follow=True)
+    assert "last researcher or admin" in page.content.decode()
