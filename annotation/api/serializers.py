@@ -210,6 +210,12 @@ class GuidelinesPreviewInput(serializers.Serializer):
     text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=200_000)
 
 
+class SegmentationPreviewInput(serializers.Serializer):
+    text = serializers.CharField(trim_whitespace=False, max_length=100_000)
+    mode = serializers.ChoiceField(choices=("", "newline", "blank_line", "step_marker", "sentence"), required=False,
+                                   default="", help_text="One strategy, or empty for all of them.")
+
+
 class MemberAddInput(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(choices=[r.value for r in Role])

@@ -107,3 +107,36 @@ if (progressBox) {
   };
   setInterval(tick, 15000);
 }
+
+// --- settings: how each segmentation would split a pasted text ---
+const segmentText = document.getElementById("segment-text");
+if (segmentText) {
+  const out = document.getElementById("segment-preview");
+  let timer = 0;
+  const show = async () => {
+    const res = await fetch(segmentText.dataset.url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+      body: JSON.stringify({ text: segmentText.value || " " }),
+    });
+    if (!res.ok) return;
+    const byMode = await res.json();
+    out.replaceChildren();
+    for (const [mode, steps] of Object.entries(byMode)) {
+      const box = document.createElement("div");
+      box.className = "segment-mode";
+      const title = document.createElement("h3");
+      title.textContent = `${mode}: ${steps.length} step${steps.length === 1 ? "" : "s"}`;
+      const list = document.createElement("ol");
+      for (const step of steps) {
+        const item = document.createElement("li");
+        item.textContent = step; // pasted text: never parsed as HTML
+        list.appendChild(item);
+      }
+      box.append(title, list);
+      out.appendChild(box);
+    }
+  };
+  segmentText.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(show, 300); });
+  show();
+}

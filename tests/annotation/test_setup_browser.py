@@ -44,6 +44,8 @@ def test_researcher_sets_up_a_project_and_the_annotator_gets_it(live_server, mak
     page.get_by_label("Name", exact=True).fill("Algebra pilot")
     page.get_by_role("button", name="Create project").click()
     expect(page.get_by_text("Project 'algebra' created")).to_be_visible()
+    # The segmentations tried on a pasted text, before choosing one.
+    expect(page.locator("#segment-preview")).to_contain_text("step_marker: 2 steps")
     page.get_by_label("How chains given as text are split into steps").select_option("step_marker")
     page.get_by_role("button", name="Save settings").click()
     expect(page.get_by_text("Settings saved.")).to_be_visible()
