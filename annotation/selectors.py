@@ -35,6 +35,13 @@ def project_list_for_user(*, user) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user=user).order_by("slug").distinct()
 
 
+def project_list_managed(*, user) -> QuerySet[Project]:
+    """Projects the user runs (researcher or admin): the sources they may copy from."""
+    if user.is_superuser:
+        return Project.objects.order_by("slug")
+    return Project.objects.filter(memberships__user=user, memberships__role__in=MANAGE_ROLES).order_by("slug")
+
+
 def project_get_for_user(*, slug: str, user, roles: tuple[str, ...] | None = None) -> Project:
     """The project if the user is a member (with one of `roles`, when given), else NotFound."""
     project = Project.objects.filter(slug=slug).first()
@@ -218,7 +225,7 @@ def chain_list_for_project(*, project: Project, source_model: str = "", status: 
     elif flag == "edited":
         chains = chains.filter(revision__gt=1)
     if q:
-        chains = chains.filter(source_id__icontains=q)
+        chains = chains.filter(source_id__startswith=q)
     if after is not None:
         chains = chains.filter(id__gt=after)
     return list(chains.order_by("id").values("id", "source_id", "source_model", "step_count", "revision",

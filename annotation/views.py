@@ -27,7 +27,7 @@ from .selectors import (
     project_overview_for_user,
     project_progress,
 )
-from .services import assignment_claim_next
+from .services import assignment_claim_next, can_create_projects
 
 
 def render_markdown(text: str) -> str:
@@ -41,7 +41,8 @@ def _not_found(exc: NotFound) -> Http404:
 
 @login_required
 def home(request):
-    return render(request, "annotation/home.html", {"projects": project_overview_for_user(user=request.user)})
+    return render(request, "annotation/home.html", {"projects": project_overview_for_user(user=request.user),
+                                                    "can_create": can_create_projects(request.user)})
 
 
 @login_required

@@ -12,6 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..exceptions import NotFound
+from ..segmentation import MODES as SEGMENTATION_MODES
+from ..segmentation import split_steps
 from ..selectors import (
     MANAGE_ROLES,
     chain_list_for_project,
@@ -44,6 +46,7 @@ from .serializers import (
     ProjectDetailOutput,
     ProjectUpdateInput,
     SchemaInput,
+    SegmentationPreviewInput,
 )
 
 
@@ -108,6 +111,19 @@ class GuidelinesPreviewApi(APIView):
         data = GuidelinesPreviewInput(data=request.data)
         data.is_valid(raise_exception=True)
         return Response({"html": render_markdown(data.validated_data["text"])})
+
+
+class SegmentationPreviewApi(APIView):
+    """How a text would be split into steps by each strategy (or one), to choose the project's."""
+
+    @extend_schema(request=SegmentationPreviewInput, responses=dict)
+    def post(self, request, slug):
+        _managed(request, slug)
+        data = SegmentationPreviewInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        text, mode = data.validated_data["text"], data.validated_data["mode"]
+        modes = [mode] if mode else list(SEGMENTATION_MODES)
+        return Response({m: [span.text[:2000] for span in split_steps(text, m)[:200]] for m in modes})
 
 
 class MemberListApi(APIView):

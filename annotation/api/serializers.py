@@ -210,6 +210,12 @@ class GuidelinesPreviewInput(serializers.Serializer):
     text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=200_000)
 
 
+class SegmentationPreviewInput(serializers.Serializer):
+    text = serializers.CharField(trim_whitespace=False, max_length=100_000)
+    mode = serializers.ChoiceField(choices=("", "newline", "blank_line", "step_marker", "sentence"), required=False,
+                                   default="", help_text="One strategy, or empty for all of them.")
+
+
 class MemberAddInput(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(choices=[r.value for r in Role])
@@ -238,12 +244,18 @@ class ImportPreviewInput(serializers.Serializer):
     format = serializers.ChoiceField(choices=("auto", *FORMATS), default="auto")
 
 
+# Named in SPECTACULAR_SETTINGS' ENUM_NAME_OVERRIDES (the blank choice is not part of the enum's name).
+QUEUE_STATUS_NAMES = ("unstarted", "open", "full")
+CHAIN_QUEUE_STATUSES = ("", *QUEUE_STATUS_NAMES)
+
+
 class ChainListInput(serializers.Serializer):
     source_model = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
-    status = serializers.ChoiceField(choices=("", "unstarted", "open", "full"), required=False, default="")
+    status = serializers.ChoiceField(choices=CHAIN_QUEUE_STATUSES, required=False, default="",
+                                     help_text="unstarted: no slot held; open: started, slots free; full: all k held.")
     flag = serializers.ChoiceField(choices=("", "gold", "planted", "screening", "edited"), required=False, default="")
     q = serializers.CharField(required=False, default="", allow_blank=True, max_length=200,
-                              help_text="Part of the chain's id.")
+                              help_text="The start of the chain's id (case-sensitive).")
     after = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0,
                                      help_text="The last id of the previous page.")
 

@@ -12,6 +12,8 @@ urlpatterns = [
     path("projects/<slug:slug>/guidelines/", authoring.GuidelinesApi.as_view(), name="api-guidelines"),
     path("projects/<slug:slug>/guidelines/preview/", authoring.GuidelinesPreviewApi.as_view(),
          name="api-guidelines-preview"),
+    path("projects/<slug:slug>/segmentation/preview/", authoring.SegmentationPreviewApi.as_view(),
+         name="api-segmentation-preview"),
     path("projects/<slug:slug>/members/", authoring.MemberListApi.as_view(), name="api-members"),
     path("projects/<slug:slug>/members/<str:username>/", authoring.MemberDetailApi.as_view(), name="api-member"),
     path("projects/<slug:slug>/chains/", authoring.ChainListApi.as_view(), name="api-chains"),

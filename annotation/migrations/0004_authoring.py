@@ -32,12 +32,17 @@ def fill(apps, schema_editor):
             with schema_editor.connection.cursor() as cursor:
                 cursor.execute("UPDATE annotation_chain SET held_slots = held_slots - 1 WHERE id = %s",
                                [row["chain_id"]])
-    for project in Project.objects.exclude(guidelines=""):
-        GuidelineVersion.objects.create(project=project, number=1, text=project.guidelines, note="as it was")
+    for project in Project.objects.exclude(guidelines="").filter(guideline_version=0):
+        GuidelineVersion.objects.get_or_create(project=project, number=1,
+                                               defaults={"text": project.guidelines, "note": "as it was"})
         Project.objects.filter(pk=project.pk).update(guideline_version=1)
 
 
 class Migration(migrations.Migration):
+    # Not one transaction: on PostgreSQL the fill's updates of assignments (deferred foreign-key triggers)
+    # and the CREATE INDEX of the constraint after it cannot share one ("pending trigger events"). Each
+    # operation commits on its own; the fill is safe to run again.
+    atomic = False
 
     dependencies = [
         ('annotation', '0003_quality_control_fields'),

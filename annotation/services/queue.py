@@ -54,7 +54,10 @@ def assignment_claim_next(*, project: Project, user) -> Assignment | None:
         raise NotFound("You are not an annotator of this project.")
     if project.archived_at is not None:
         raise Conflict(f"Project '{project.slug}' is archived: it gives out no more chains.", field="project")
-    assignments_expire(project=project)
+    now = timezone.now()
+    # One indexed look (the partial index on open assignments' expiry) before paying for a sweep.
+    if Assignment.objects.filter(project=project, status__in=OPEN_STATUSES, expires_at__lt=now).exists():
+        assignments_expire(project=project, now=now)
     for attempt in range(30):
         try:
             with transaction.atomic():

@@ -220,6 +220,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two "status" enums (import jobs, the chain list's queue status) need names of their own.
+    "ENUM_NAME_OVERRIDES": {"ChainQueueStatusEnum": "annotation.api.serializers.QUEUE_STATUS_NAMES"},
 }
 
 # Channels: Redis when REDIS_URL is set (several web processes share groups), else in-memory.

@@ -46,7 +46,6 @@
     let body = {};
     try { body = await res.json(); } catch { body = { detail: `Server error ${res.status}` }; }
     report(body, res.status);
-    if (res.ok && body.status === "done") setTimeout(() => location.reload(), 1500);
   });
 })();
 

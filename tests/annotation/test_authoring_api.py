@@ -168,3 +168,17 @@ class TestChainListApi:
         body = api_client(researcher).get(reverse("api-progress", args=[imported.slug])).json()
         assert body["project"]["total"] == 20 and body["eta"]["passes_needed"] == 40
         assert {m["username"]: m["open"] for m in body["members"]}["ann1"] == 1
+
+
+@pytest.mark.django_db
+def test_segmentation_preview(project, researcher, annotator, api_client):
+    url = reverse("api-segmentation-preview", args=[project.slug])
+    text = "Step 1: a. Then b.\nStep 2: c."
+    body = api_client(researcher).post(url, {"text": text}, format="json").json()
+    assert body["step_marker"] == ["a. Then b.", "c."]
+    assert body["sentence"] == ["Step 1: a.", "Then b.", "Step 2: c."]
+    assert body["newline"] == ["Step 1: a. Then b.", "Step 2: c."]
+    one = api_client(researcher).post(url, {"text": text, "mode": "sentence"}, format="json").json()
+    assert list(one) == ["sentence"]
+    assert api_client(researcher).post(url, {"text": text, "mode": "regex"}, format="json").status_code == 400
+    assert api_client(annotator).post(url, {"text": text}, format="json").status_code == 404
