@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 MANIFEST_VERSION = 1
 PROGRESS_SECONDS = 1.0
 PROGRESS_EVERY = 1000  # chains between two looks at the clock
+# A build refreshes its progress in the cache at least every batch (seconds); a key this old means the
+# worker died (its snapshot transaction died with it, and its files are only a .partial folder).
+HEARTBEAT_SECONDS = 120
+MAX_ATTEMPTS = 3
 
 
 def releases_root() -> Path:
@@ -271,8 +275,10 @@ def release_build(*, release_id: int, on_progress: Callable[[int], None] | None 
             return
         last[0] = now
         payload = {"release": release.pk, "done": done, "total": total, "status": "building"}
-        cache.set(_progress_key(release.pk), payload, 3600)
+        cache.set(_progress_key(release.pk), payload, HEARTBEAT_SECONDS)
         broadcast_project_event(release.project_id, "release.progress", payload)
+
+    progress(0, force=True)  # the first heartbeat: release_maintain tells a live build from a dead one by it
 
     final = release_dir(release)
     partial = final.with_name(final.name + ".partial")
@@ -308,6 +314,27 @@ def release_build(*, release_id: int, on_progress: Callable[[int], None] | None 
     cache.delete(_progress_key(release.pk))
     broadcast_project_event(release.project_id, "release.progress",
                             {"release": release.pk, "status": "done", "done": read, "total": total})
+    release.refresh_from_db()
+    return release
+
+
+def release_maintain(*, release: DatasetRelease) -> DatasetRelease:
+    """A building release whose heartbeat stopped is queued again (its worker died; a build starts from
+    nothing, so that is safe), at most MAX_ATTEMPTS times, then failed with the reason. Called on every read
+    of a release through the API, like import jobs."""
+    if release.status != ReleaseStatus.BUILDING or cache.get(_progress_key(release.pk)):
+        return release
+    if release.started_at and (timezone.now() - release.started_at).total_seconds() < HEARTBEAT_SECONDS:
+        return release
+    attempts = int(release.progress.get("attempts", 1))
+    if attempts >= MAX_ATTEMPTS:
+        DatasetRelease.objects.filter(pk=release.pk, status=ReleaseStatus.BUILDING).update(
+            status=ReleaseStatus.FAILED, finished_at=timezone.now(),
+            error=f"the build stopped {attempts} times without finishing (its worker died each time); make it "
+                  "again with a new version, and check the exports workers' memory and logs.")
+    elif DatasetRelease.objects.filter(pk=release.pk, status=ReleaseStatus.BUILDING).update(
+            status=ReleaseStatus.QUEUED, progress={**release.progress, "attempts": attempts + 1}):
+        transaction.on_commit(lambda: _enqueue(release.pk))
     release.refresh_from_db()
     return release
 

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from annotation.exceptions import NotFound
 
 from ..evaluations import evaluation_create
-from ..releases import release_create, release_diff, release_dir
+from ..releases import release_create, release_diff, release_dir, release_maintain
 from ..releases_selectors import evaluation_get_for_user, release_get_for_user, release_list_for_user
 from .releases_serializers import (
     EvaluationCreateInput,
@@ -42,7 +42,8 @@ class ReleaseListApi(APIView):
 class ReleaseDetailApi(APIView):
     @extend_schema(responses=ReleaseOutput)
     def get(self, request, pk):
-        return Response(ReleaseOutput(release_get_for_user(release_id=pk, user=request.user)).data)
+        release = release_maintain(release=release_get_for_user(release_id=pk, user=request.user))
+        return Response(ReleaseOutput(release).data)
 
 
 class ReleaseRemakeApi(APIView):

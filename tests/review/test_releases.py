@@ -250,3 +250,27 @@ def test_gold_screening_and_planted_chains_are_left_out_unless_asked(loaded):
     with_gold = built(loaded, formats=["processbench"], version="2", include_gold=True, include_planted=True)
     assert sum(without.manifest["counts"]["chains"].values()) == 32
     assert sum(with_gold.manifest["counts"]["chains"].values()) == 35
+
+
+@pytest.mark.django_db
+def test_a_build_whose_worker_died_is_queued_again_then_failed_with_the_reason(loaded):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from review.releases import release_maintain
+    from review.releases_models import DatasetRelease
+
+    release = release_create(project=loaded, user=None, name="steps", version="1", formats=["processbench"])
+    long_ago = timezone.now() - timedelta(minutes=10)
+    for attempt in (2, 3):
+        DatasetRelease.objects.filter(pk=release.pk).update(status="building", started_at=long_ago)
+        release = release_maintain(release=DatasetRelease.objects.get(pk=release.pk))
+        assert release.status == "queued" and release.progress["attempts"] == attempt
+    DatasetRelease.objects.filter(pk=release.pk).update(status="building", started_at=long_ago)
+    release = release_maintain(release=DatasetRelease.objects.get(pk=release.pk))
+    assert release.status == "failed" and "stopped 3 times" in release.error
+    # a live build (fresh heartbeat) is left alone
+    other = release_create(project=loaded, user=None, name="steps", version="2", formats=["processbench"])
+    DatasetRelease.objects.filter(pk=other.pk).update(status="building", started_at=timezone.now())
+    assert release_maintain(release=DatasetRelease.objects.get(pk=other.pk)).status == "building"
