@@ -1,13 +1,23 @@
 from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import views
+from . import authoring, views
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("projects/", views.ProjectListApi.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", views.ProjectDetailApi.as_view(), name="api-project"),
     path("projects/<slug:slug>/imports/", views.ImportCreateApi.as_view(), name="api-import-create"),
+    path("projects/<slug:slug>/imports/preview/", authoring.ImportPreviewApi.as_view(), name="api-import-preview"),
+    path("projects/<slug:slug>/archive/", authoring.ProjectArchiveApi.as_view(), name="api-project-archive"),
+    path("projects/<slug:slug>/schema/", authoring.ProjectSchemaApi.as_view(), name="api-project-schema"),
+    path("projects/<slug:slug>/guidelines/", authoring.GuidelinesApi.as_view(), name="api-guidelines"),
+    path("projects/<slug:slug>/guidelines/preview/", authoring.GuidelinesPreviewApi.as_view(),
+         name="api-guidelines-preview"),
+    path("projects/<slug:slug>/members/", authoring.MemberListApi.as_view(), name="api-members"),
+    path("projects/<slug:slug>/members/<str:username>/", authoring.MemberDetailApi.as_view(), name="api-member"),
+    path("projects/<slug:slug>/chains/", authoring.ChainListApi.as_view(), name="api-chains"),
+    path("projects/<slug:slug>/progress/", authoring.ProjectProgressApi.as_view(), name="api-progress"),
     path("imports/<int:pk>/", views.ImportDetailApi.as_view(), name="api-import"),
     path("projects/<slug:slug>/queue/next/", views.QueueNextApi.as_view(), name="api-queue-next"),
     path("projects/<slug:slug>/assignments/", views.AssignmentListApi.as_view(), name="api-assignments"),

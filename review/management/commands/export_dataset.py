@@ -1,6 +1,7 @@
 """python manage.py export_dataset --project SLUG --format NAME --out PATH
 
-NAME: prm800k, trl-stepwise, processbench, math-shepherd, preference, openai-preference, parquet.
+NAME: prm800k, trl-stepwise, processbench, math-shepherd, preference, openai-preference, parquet, oversight
+(one line per model-assistance result, oversight/exporting.py).
 For a versioned, reproducible dataset with a split by problem, use `release_build`.
 """
 
@@ -11,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotation.models import Chain, Project
+from oversight.exporting import oversight_export_lines
 from review.exporters import FORMATS
 from review.releases_export import EXTRA_FORMATS, export_extra_lines, export_parquet
 from review.selectors import export_lines
@@ -21,7 +23,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True)
-        parser.add_argument("--format", required=True, choices=FORMATS + EXTRA_FORMATS)
+        parser.add_argument("--format", required=True, choices=[*FORMATS, *EXTRA_FORMATS, "oversight"])
         parser.add_argument("--out", required=True, help="Output path, or - for standard output (not for parquet).")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -46,8 +48,12 @@ class Command(BaseCommand):
             partial.replace(path)
             self.stdout.write(self.style.SUCCESS(f"{path}: parquet, {rows} rows."))
             return
-        chunks = (export_lines(project=target, fmt=format) if format in FORMATS
-                  else export_extra_lines(project=target, fmt=format))
+        if format == "oversight":  # one line per model-assistance result, not per chain
+            chunks = oversight_export_lines(project=target)
+        elif format in FORMATS:
+            chunks = export_lines(project=target, fmt=format)
+        else:
+            chunks = export_extra_lines(project=target, fmt=format)
         handle = sys.stdout.buffer if to_stdout else partial.open("wb")
         rows = 0
         bar = tqdm(total=Chain.objects.filter(project=target).count(), unit="chain", file=self.stderr._out,
