@@ -31,7 +31,7 @@ def release_gold(*, release: DatasetRelease, split: str) -> dict[str, GoldChain]
     gold: dict[str, GoldChain] = {}
     for chain in release_chains(project=release.project, pinned=pinned, every_annotator=True):
         row = pinned[chain.pk]
-        released = [s for s in chain.label_sets if s[1] in row[s[0]]]  # the label sets the release used
+        released = [s for s in chain.label_sets if s[1] in row.get(s[0], [])]  # the label sets the release used
         used, ratings, _agreement, _reason = rb.choose_labels(
             released, source=filters["label_source"], min_agreement=0.0, min_label_sets=1,
             size=len(chain.steps))  # type: ignore[arg-type]

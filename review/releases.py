@@ -96,9 +96,6 @@ def _filters(*, formats, label_source, min_agreement, min_label_sets, include_go
     if label_source not in LabelSource.values:
         raise ValidationFailed(f"label_source '{label_source}' is not one of {', '.join(LabelSource.values)}.",
                                field="label_source")
-    if label_source == LabelSource.ADJUDICATED:
-        raise ValidationFailed("label_source 'adjudicated' needs the review queue's adjudications, which this "
-                               "project does not have yet; use consensus, single or reference.", field="label_source")
     try:
         min_agreement, test_fraction, min_label_sets = float(min_agreement), float(test_fraction), int(min_label_sets)
     except (TypeError, ValueError) as exc:
@@ -212,7 +209,8 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
                      "problem": chain.statement_hash,
                      "labels": hashlib.sha256(orjson.dumps(ratings)).hexdigest()[:16],
                      "reference": [s[1] for s in used if s[0] == "reference"],
-                     "annotator": [s[1] for s in used if s[0] == "annotator"]}
+                     "annotator": [s[1] for s in used if s[0] == "annotator"],
+                     "adjudicated": [s[1] for s in used if s[0] == "adjudicated"]}
         writer.add(rb.Entry(record=record, ratings=ratings, split=split, provenance=provenance, selection=selection))
     files = writer.close()
     data_files = [f for f in files if f.kind != "selection"]

@@ -261,6 +261,17 @@ def choose_labels(label_sets: list[tuple[str, int, Any, dict]], *, source: str, 
     per step (a tie to the lower). Agreement: the lowest share, over the steps anyone rated, of the
     label sets that gave the step its consensus rating (1.0 with one label set).
     """
+    if source == "adjudicated":
+        # Reviewers' final labels override, step by step, the annotators' consensus (review/quality).
+        final = next((s for s in label_sets if s[0] == "adjudicated"), None)
+        if final is None:
+            return [], [], None, "no adjudicated labels"
+        annotators = [s for s in label_sets if s[0] == "annotator"]
+        base = _consensus([_padded(s[2].effective_ratings(), size) for s in annotators], size)[0] if annotators \
+            else [None] * size
+        ratings = [f if f is not None else b for f, b in zip(_padded(final[2].ratings, size), base, strict=True)]
+        final[2].ratings = ratings
+        return [final, *annotators], ratings, None, None
     if source == "reference":
         used = [s for s in label_sets if s[0] == "reference"]
     elif source == "single":

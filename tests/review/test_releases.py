@@ -274,3 +274,25 @@ def test_a_build_whose_worker_died_is_queued_again_then_failed_with_the_reason(l
     other = release_create(project=loaded, user=None, name="steps", version="2", formats=["processbench"])
     DatasetRelease.objects.filter(pk=other.pk).update(status="building", started_at=timezone.now())
     assert release_maintain(release=DatasetRelease.objects.get(pk=other.pk)).status == "building"
+
+
+@pytest.mark.django_db
+def test_adjudicated_releases_take_the_reviewers_final_labels_over_the_majority(make_user, settings, tmp_path):
+    from review.adjudication import FinalLabelInput, chain_adjudicate, review_queue_refresh
+    from tests.review.quality_helpers import annotate, chain, make_project
+
+    settings.MEDIA_ROOT = tmp_path
+    project, users = make_project(make_user)  # ann3 calls step 2 of c1 wrong where the others call it right
+    for name, ratings in (("ann1", [1, 1, 1]), ("ann2", [1, 1, 1]), ("ann3", [1, -1, 1])):
+        annotate(project, users[name], ratings, chain="c1")
+    review_queue_refresh(project=project)
+    chain_adjudicate(chain=chain(project, "c1"), reviewer=users["rev"], note="step 2 is wrong", request_key="k",
+                     labels=[FinalLabelInput(step=1, rating=-1, reason="ann3 is right")])
+    release = built(project, label_source="adjudicated", test_fraction=0, formats=["processbench", "prm800k"])
+    [row] = json.loads((release_dir(release) / "processbench" / "train.json").read_text())
+    assert row["id"] == "c1" and row["label"] == 1
+    kinds = [s["kind"] for s in row["provenance"]["label_sets"]]
+    assert kinds[0] == "adjudicated" and kinds.count("annotator") == 3
+    assert release.manifest["counts"]["left_out"] == {"no adjudicated labels": 1}
+    prm = lines(release_dir(release) / "prm800k" / "train.jsonl")
+    assert prm[0]["labeler"] == "adjudication"
