@@ -228,9 +228,13 @@ def test_openai_preference_lines_have_exactly_openais_fields(loaded):
 def test_consensus_agreement_and_pseudonyms(project, media, annotator, annotator2):
     chains_import(project=project, data=b'{"id": "q1", "problem": "p1", "steps": ["a", "b"]}\n'
                                         b'{"id": "q2", "problem": "p2", "steps": ["c", "d"]}')
+    from oversight.models import AssignmentArm
+
     for user, first, second in ((annotator, [1, -1], [1, 1]), (annotator2, [1, -1], [-1, 1])):
-        label(project, user, first)
+        claimed = label(project, user, first)
         label(project, user, second)
+        AssignmentArm.objects.create(assignment=claimed, arm="assisted" if user == annotator else "unassisted",
+                                     share=0.5)
     release = built(project, label_source="consensus", min_agreement=1.0, min_label_sets=2, test_fraction=0,
                     formats=["trl-stepwise", "processbench"])
     [row] = lines(release_dir(release) / "trl-stepwise" / "train.jsonl")
@@ -238,6 +242,8 @@ def test_consensus_agreement_and_pseudonyms(project, media, annotator, annotator
     assert release.manifest["counts"]["left_out"] == {"agreement below 1.0": 1}
     labelers = [s["labeler"] for s in row["provenance"]["label_sets"]]
     assert len(set(labelers)) == 2 and all(name.startswith("a-") and "ann" not in name for name in labelers)
+    assert sorted((s["arm"], s["assistance_shown"]) for s in row["provenance"]["label_sets"]) == [
+        ("assisted", True), ("unassisted", False)]
     provenance = lines(release_dir(release) / "provenance" / "train.jsonl")
     assert provenance[0]["label_sets"][0]["active_seconds"] is not None
 
