@@ -238,9 +238,10 @@ _LABEL_RULE = ("trl-stepwise/math-shepherd rows end after the first bad step and
 
 
 def _libraries() -> dict:
-    import pyarrow
+    # Read from the installed metadata: importing pyarrow only to ask would add ~40 MB to every build.
+    from importlib.metadata import version
 
-    return {"orjson": orjson.__version__, "pyarrow": pyarrow.__version__}
+    return {name: version(name) for name in ("orjson", "pyarrow", "zstandard")}
 
 
 def _snapshot():
