@@ -176,7 +176,9 @@ def _pinned_from(release: DatasetRelease) -> dict[int, dict]:
     with selection.open("rb") as handle:
         for line in handle:
             row = orjson.loads(line)
-            pinned[row["chain"]] = row
+            # What reading needs, not the ids and hashes (a release of 200,000 chains holds this whole).
+            pinned[row["chain"]] = {"revision": row["revision"], "split": row["split"], "reference": row["reference"],
+                                    "annotator": row["annotator"], "adjudicated": row.get("adjudicated", [])}
     return pinned
 
 

@@ -209,8 +209,9 @@ def release_chains(*, project: Project, include_gold: bool = True, include_scree
             keys, texts = _current_steps(revisions[row[0]], number)
             meta[row[0]] = (keys, {k: i for i, k in enumerate(keys)}, len(keys), revisions[row[0]])
             steps_of[row[0]] = (number, texts)
-        ref_ids = {i for p in pinned.values() for i in p["reference"]} if pinned is not None else None
-        ann_ids = ({i for p in pinned.values() for i in p["annotator"]} if pinned is not None and not every_annotator
+        # This batch's pinned label sets only (all of the release's would make every query's IN list huge).
+        ref_ids = {i for pk in ids for i in pinned[pk]["reference"]} if pinned is not None else None
+        ann_ids = ({i for pk in ids for i in pinned[pk]["annotator"]} if pinned is not None and not every_annotator
                    else None)
         imported = _imported(ids, meta, ref_ids)
         annotated = _annotated(project.pk, ids, meta, ann_ids)
