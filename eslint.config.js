@@ -20,7 +20,7 @@ export default [
   },
   {
     // Classic scripts (not modules) loaded by base.html and the project page.
-    files: ["static/js/project.js"],
+    files: ["static/js/project.js", "static/js/workspace/early.js"],
     languageOptions: { sourceType: "script" },
   },
   {

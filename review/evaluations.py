@@ -29,7 +29,8 @@ def release_gold(*, release: DatasetRelease, split: str) -> dict[str, GoldChain]
                                f"it has {', '.join(sorted(release.manifest['counts']['chains']))}.", field="split")
     filters = release.filters
     gold: dict[str, GoldChain] = {}
-    for chain in release_chains(project=release.project, pinned=pinned, every_annotator=True):
+    for chain in release_chains(project=release.project, pinned=pinned, every_annotator=True,
+                                adjudicated=filters["label_source"] == "adjudicated"):
         row = pinned[chain.pk]
         released = [s for s in chain.label_sets if s[1] in row.get(s[0], [])]  # the label sets the release used
         used, ratings, _agreement, _reason = rb.choose_labels(

@@ -190,7 +190,8 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
     read = 0
     for chain in release_chains(project=project, include_gold=filters["include_gold"],
                                 include_screening=filters["include_screening"],
-                                include_planted=filters["include_planted"], pinned=pinned):
+                                include_planted=filters["include_planted"], pinned=pinned,
+                                adjudicated=filters["label_source"] == LabelSource.ADJUDICATED):
         read += 1
         if on_progress and read % PROGRESS_EVERY == 0:
             on_progress(read)

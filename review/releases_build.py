@@ -294,7 +294,7 @@ def _padded(ratings: list, size: int) -> list:
 
 
 def _consensus(per_set: list[list], size: int) -> tuple[list[int | None], float]:
-    """review.aggregation.consensus (most common rating per step, a tie to the lower) and the agreement
+    """review.voting.consensus (most common rating per step, a tie to the lower) and the agreement
     (the lowest share of votes for the consensus over the rated steps), with numpy: a Counter per step
     cost 0.5 ms per chain. Label sets that agree everywhere (most chains) take a shortcut."""
     first = per_set[0]

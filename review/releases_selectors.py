@@ -31,7 +31,6 @@ from annotation.models import (
 from annotation.selectors import MANAGE_ROLES, project_get_for_user
 
 from .exporters import LabelSet
-from .quality_selectors import final_labels_of
 from .releases_models import DatasetRelease, JudgeEvaluation
 from .selectors import _align, _current_steps, _keys_of, _revisions
 
@@ -143,6 +142,8 @@ def _annotated(project_id: int, chain_ids: list[int], meta: dict, ids: set[int] 
 
 def _adjudicated(chain_ids: list[int], meta: dict) -> dict[int, list]:
     """Reviewers' final labels (review/quality) as one label set per chain, on the steps they cover."""
+    from .quality_selectors import final_labels_of  # here: it loads numpy, which a plain export never needs
+
     found: dict[int, list] = {}
     for chain_id, finals in final_labels_of(chain_ids=chain_ids).items():
         _keys, position, size, _revisions = meta[chain_id]
@@ -169,12 +170,13 @@ _CHAIN_FIELDS = ("id", "source_id", "source_model", "problem__statement", "probl
 
 def release_chains(*, project: Project, include_gold: bool = True, include_screening: bool = True,
                    include_planted: bool = True, pinned: dict[int, dict] | None = None,
-                   every_annotator: bool = False) -> Iterator[ChainRow]:
+                   every_annotator: bool = False, adjudicated: bool = False) -> Iterator[ChainRow]:
     """The project's chains in id order with every label set, a batch at a time.
 
     `pinned` (chain pk → {"revision", "reference", "annotator"}) reads only those chains, at those
     revisions, with those label sets (and, with `every_annotator`, every annotator's submitted labels
-    as they are now, for comparisons such as the human ceiling of a judge evaluation).
+    as they are now, for comparisons such as the human ceiling of a judge evaluation). Reviewers' final
+    labels are read only when asked (`adjudicated`).
     """
     base = Chain.objects.filter(project=project)
     if not include_gold:
@@ -215,14 +217,14 @@ def release_chains(*, project: Project, include_gold: bool = True, include_scree
                    else None)
         imported = _imported(ids, meta, ref_ids)
         annotated = _annotated(project.pk, ids, meta, ann_ids)
-        adjudicated = _adjudicated(ids, meta)
+        finals = _adjudicated(ids, meta) if adjudicated else {}
         for (pk, source_id, model, statement, answer, statement_hash, problem_source, metadata, _rev, gold,
              screening, planted) in chains:
             number, texts = steps_of[pk]
             yield ChainRow(pk=pk, source_id=source_id, source_model=model, problem=statement, reference_answer=answer,
                            statement_hash=statement_hash, problem_source=problem_source, metadata=metadata or {},
                            revision=number, is_gold=gold, is_screening=screening, planted=planted is not None,
-                           steps=texts, label_sets=imported.get(pk, []) + annotated.get(pk, []) + adjudicated.get(pk, []))
+                           steps=texts, label_sets=imported.get(pk, []) + annotated.get(pk, []) + finals.get(pk, []))
 
 
 def release_chain_total(*, project: Project) -> int:

@@ -89,3 +89,74 @@ def worker_process(transactional_db, tmp_path):
     yield make
     for worker in made:
         worker.stop()
+
+
+@dataclass
+class WebProcess:
+    """`uvicorn config.asgi:application` in a subprocess (the production server), on the test database."""
+
+    log: Path
+    env: dict[str, str]
+    workers: int = 1
+    process: subprocess.Popen | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "WebProcess":
+        import socket
+
+        if not self.port:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", str(self.workers), "--lifespan", "off", "--no-access-log"],
+            cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"uvicorn did not start:\n{self.log.read_text(errors='replace')}") from None
+                time.sleep(0.1)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no request finishes, nothing is flushed."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@pytest.fixture
+def web_process(transactional_db, tmp_path):
+    """A factory of uvicorn subprocesses serving the app on the test database (`.start()`, `.kill()`)."""
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"] or not os.environ.get("DATABASE_URL"):
+        pytest.skip("a web server in another process needs the PostgreSQL test database (set DATABASE_URL)")
+    made: list[WebProcess] = []
+
+    def make(*, workers: int = 1, port: int = 0, **env: str) -> WebProcess:
+        server = WebProcess(log=tmp_path / f"web-{len(made)}.log", env=subprocess_env(**env), workers=workers,
+                            port=port)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.stop()

@@ -1,10 +1,8 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 
 from . import authoring, views
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
     path("projects/", views.ProjectListApi.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", views.ProjectDetailApi.as_view(), name="api-project"),
     path("projects/<slug:slug>/imports/", views.ImportCreateApi.as_view(), name="api-import-create"),

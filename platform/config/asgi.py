@@ -9,14 +9,18 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from annotation.routing import websocket_urlpatterns as annotation_websockets  # noqa: E402
 from oversight.routing import websocket_urlpatterns as oversight_websockets  # noqa: E402
 
-application = ProtocolTypeRouter(
+from .limits import BodyLimit  # noqa: E402
+from .security import OriginValidator  # noqa: E402
+
+# BodyLimit refuses oversized bodies before Django reads them; OriginValidator checks a websocket's
+# Origin against this site's host and port (config/security.py).
+application = BodyLimit(ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(annotation_websockets + oversight_websockets))),
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(annotation_websockets + oversight_websockets))),
     }
-)
+))

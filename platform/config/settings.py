@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -75,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees the exceptions of views: a lost database connection answers 503, not 500.
+    "config.security.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -151,11 +154,55 @@ LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+# Behind TLS (DEBUG off): plain http is redirected to https, and browsers are told to stay on https
+# (HSTS). The health check answers on plain http for the load balancer. Set SECURE_SSL_REDIRECT=false
+# only when the proxy redirects itself.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Content-Security-Policy (config/security.py): no inline scripts anywhere, every page's script is a
+# static file and data travels as <script type="application/json">, never executed. Inline style
+# attributes are allowed: KaTeX positions glyphs with them, and progress bars set a width.
+STEPWISE_CSP = env_str("STEPWISE_CSP") or "; ".join([
+    "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:",
+    "font-src 'self' data:", "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+    "frame-ancestors 'none'"])
+
+# Limits (config/limits.py), enforced before a body is read. Each refusal names the setting to raise.
+# Any request body (JSON, forms):
+STEPWISE_MAX_BODY_BYTES = env_int("STEPWISE_MAX_BODY_BYTES", 20 * 1024 * 1024, minimum=1024)
+# A multipart upload from a signed-in user (imports); anonymous clients get the limit above.
+STEPWISE_UPLOAD_MAX_BYTES = env_int("STEPWISE_UPLOAD_MAX_BYTES", 1 << 30, minimum=1024)
+# Containers inside containers in a JSON body.
+STEPWISE_JSON_MAX_DEPTH = env_int("STEPWISE_JSON_MAX_DEPTH", 32, minimum=4)
+# Login throttling (config/throttle.py): failures per username, and per client address, in the window.
+STEPWISE_LOGIN_MAX_FAILURES = env_int("STEPWISE_LOGIN_MAX_FAILURES", 5, minimum=1)
+STEPWISE_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("STEPWISE_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=1)
+STEPWISE_LOGIN_WINDOW_SECONDS = env_int("STEPWISE_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=1)
+# How many proxies in front add themselves to X-Forwarded-For (1 behind the compose file's nginx);
+# 0 trusts no such header and counts failures by the connection's address.
+STEPWISE_TRUSTED_PROXY_HOPS = env_int("STEPWISE_TRUSTED_PROXY_HOPS", 0)
 
 REST_FRAMEWORK = {
+    # Token first: DRF answers an anonymous call with the first class's challenge, so a client without
+    # credentials gets 401 with `WWW-Authenticate: Token` (session first would make it a bare 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # JSON with bounded depth (config/limits.py), forms, multipart.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.limits.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from review.aggregation import consensus
+from review.voting import consensus
 from review.exporters import ChainRecord, LabelSet
 from review.releases_build import _consensus
 from review.releases_formats import FormatRefusal, math_shepherd_row, preference_rows, problem_split
