@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from review.voting import consensus
 from review.exporters import ChainRecord, LabelSet
 from review.releases_build import _consensus
 from review.releases_formats import FormatRefusal, math_shepherd_row, preference_rows, problem_split
+from review.voting import consensus
 
 ratings = st.lists(st.sampled_from([-1, 0, 1, None]), min_size=1, max_size=8)
 
