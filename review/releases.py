@@ -87,9 +87,6 @@ def _filters(*, formats, label_source, min_agreement, min_label_sets, include_go
              include_planted, test_fraction, seed, neutral) -> dict:
     formats = list(dict.fromkeys(formats or []))
     unknown = [f for f in formats if f not in rb.RELEASE_FORMATS]
-    if "oversight" in unknown:
-        raise ValidationFailed("format 'oversight' comes with the oversight app's export and is not available yet; "
-                               f"use any of {', '.join(rb.RELEASE_FORMATS)}.", field="formats")
     if unknown or not formats:
         raise ValidationFailed(f"formats {unknown or '(none)'}: choose one or more of {', '.join(rb.RELEASE_FORMATS)}.",
                                field="formats")
@@ -183,10 +180,15 @@ def _pinned_from(release: DatasetRelease) -> dict[int, dict]:
 
 
 def write_release(*, project: Project, filters: dict, root: Path, name: str, version: str, description: str = "",
-                  pinned: dict[int, dict] | None = None,
+                  pinned: dict[int, dict] | None = None, oversight_upto: int | None = None,
                   on_progress: Callable[[int], None] | None = None) -> dict:
-    """Write every file of a release into `root` (which must not exist) and return its manifest."""
+    """Write every file of a release into `root` (which must not exist) and return its manifest.
+
+    `oversight_upto`: the last oversight run a re-make may include (the original's), else the latest now.
+    """
     writer = rb.ReleaseWriter(root=root, formats=tuple(filters["formats"]), neutral=filters["neutral"])
+    with_oversight = "oversight" in filters["formats"]
+    placed: dict[str, tuple[str, int]] = {}  # source id -> (split, revision), for the oversight lines
     read = 0
     for chain in release_chains(project=project, include_gold=filters["include_gold"],
                                 include_screening=filters["include_screening"],
@@ -215,6 +217,10 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
                      "annotator": [s[1] for s in used if s[0] == "annotator"],
                      "adjudicated": [s[1] for s in used if s[0] == "adjudicated"]}
         writer.add(rb.Entry(record=record, ratings=ratings, split=split, provenance=provenance, selection=selection))
+        if with_oversight:
+            placed[chain.source_id] = (split, chain.revision)
+    if with_oversight:
+        oversight_upto = _oversight_lines(project, writer, placed, oversight_upto)
     files = writer.close()
     data_files = [f for f in files if f.kind != "selection"]
     manifest: dict = {
@@ -226,6 +232,8 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
                    "left_out": dict(sorted(writer.left_out.items()))},
         "selection": next(f.as_dict() for f in files if f.kind == "selection"),
     }
+    if with_oversight:
+        manifest["oversight_upto"] = oversight_upto
     # The content hash covers every data file and the selection; the dataset card (made from this
     # manifest) names it, and is listed with its own sha256 like every file.
     manifest["content_hash"] = rb.content_hash(files)
@@ -234,6 +242,24 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
     manifest["files"] = [f.as_dict() for f in sorted(files, key=lambda f: f.path) if f.kind != "selection"]
     (root / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     return manifest
+
+
+def _oversight_lines(project: Project, writer, placed: dict[str, tuple[str, int]], upto: int | None) -> int:
+    """The finished oversight results (oversight/exporting.py's lines) of the released chains, on the revision
+    the release has, from runs up to `upto` (so later runs never reach a re-make). Returns `upto`."""
+    from oversight.exporting import oversight_export_lines
+    from oversight.models import OversightRun
+
+    if upto is None:
+        upto = OversightRun.objects.filter(chain__project=project).order_by("-id").values_list("id", flat=True).first() or 0
+    for split in sorted(writer.chains):
+        writer._file("oversight", split)  # a file in every split, with results or not
+    for line in oversight_export_lines(project=project):
+        row = orjson.loads(line)
+        where = placed.get(row["chain_id"])
+        if where and row["revision"] == where[1] and row["run_id"] <= upto:
+            writer.oversight_line(where[0], line)
+    return upto
 
 
 _LABEL_RULE = ("trl-stepwise/math-shepherd rows end after the first bad step and before the first unrated step; "
@@ -291,6 +317,8 @@ def release_build(*, release_id: int, on_progress: Callable[[int], None] | None 
         try:
             manifest = write_release(project=release.project, filters=release.filters, root=partial, name=release.name,
                                      version=release.version, description=release.description, pinned=pinned,
+                                     oversight_upto=(release.remade_from.manifest.get("oversight_upto")
+                                                     if release.remade_from else None),
                                      on_progress=progress)
         finally:
             atomic.__exit__(None, None, None)
@@ -355,7 +383,7 @@ def release_remake(*, release: DatasetRelease, out: Path) -> dict:
     with transaction.atomic():
         remade = write_release(project=release.project, filters=manifest["filters"], root=out, name=manifest["name"],
                                version=manifest["version"], description=manifest.get("description", ""),
-                               pinned=pinned)
+                               pinned=pinned, oversight_upto=manifest.get("oversight_upto"))
     expected = {f["path"]: f["sha256"] for f in manifest["files"]}
     got = {f["path"]: f["sha256"] for f in remade["files"]}
     files = [{"path": p, "expected": expected.get(p), "got": got.get(p)} for p in sorted(set(expected) | set(got))]

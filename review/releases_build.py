@@ -26,7 +26,7 @@ from . import releases_formats as rf
 from .exporters import ChainRecord, StepsJson, dumps_row, prm800k_rows
 
 RELEASE_FORMATS = ("prm800k", "trl-stepwise", "processbench", "math-shepherd", "preference",
-                   "openai-preference", "parquet")
+                   "openai-preference", "parquet", "oversight")
 SPLITS = ("train", "test")
 
 
@@ -128,6 +128,10 @@ class ReleaseWriter:
                 handle = _HashedFile(self.root, FileInfo(f"{kind}/{split}.jsonl", kind, split))
             self.files[key] = handle
         return handle
+
+    def oversight_line(self, split: str, line: bytes) -> None:
+        """A line of oversight/exporting.py's format, kept as it is."""
+        self._file("oversight", split).line(line.rstrip(b"\n"))
 
     def skip(self, reason: str) -> None:
         self.left_out[reason] = self.left_out.get(reason, 0) + 1

@@ -302,3 +302,25 @@ def test_adjudicated_releases_take_the_reviewers_final_labels_over_the_majority(
     assert release.manifest["counts"]["left_out"] == {"no adjudicated labels": 1}
     prm = lines(release_dir(release) / "prm800k" / "train.jsonl")
     assert prm[0]["labeler"] == "adjudication"
+
+
+@pytest.mark.django_db
+def test_oversight_results_of_the_released_chains_go_out_and_a_remake_leaves_later_runs_out(loaded, tmp_path):
+    from oversight.models import Critique, ModelBackend, OversightRun
+
+    backend = ModelBackend.objects.create(name="critic", base_url="http://127.0.0.1:9/v1", model="m")
+
+    def critique(chain, n):
+        run = OversightRun.objects.create(chain=chain, revision=chain.revision, kind="critique", backend=backend,
+                                          status="done", cache_key=f"key-{chain.pk}-{n}")
+        Critique.objects.create(run=run, step_key=0, verdict="incorrect", confidence=0.7, explanation="x")
+
+    chains = list(Chain.objects.filter(project=loaded).order_by("id"))
+    for chain in chains[:6]:
+        critique(chain, 0)
+    release = built(loaded, formats=["processbench", "oversight"])
+    out = [r for s in ("train", "test") for r in lines(release_dir(release) / "oversight" / f"{s}.jsonl")]
+    assert len(out) == 6 and {r["verdict"] for r in out} == {"incorrect"} and out[0]["model"] == "m"
+    critique(chains[7], 1)  # a later run: not part of the release, nor of its re-make
+    check = release_remake(release=release, out=tmp_path / "again")
+    assert check["identical"], check["files"]
