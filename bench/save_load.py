@@ -17,6 +17,7 @@ bench/out/save-load-results.jsonl and rewrites the bench:save-load block of docs
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
 import http.client
 import http.cookies
@@ -48,6 +49,7 @@ def seed(annotators: int, steps: int) -> list[dict]:
 
     from annotation.models import Assignment, Project, Role
     from annotation.services import assignment_claim_next, chains_import, membership_set, project_create
+    from annotation.services.queue import free_slots
     from bench.chains import chain_steps, problem_text
 
     slug = f"bench-save-{steps}"
@@ -64,7 +66,10 @@ def seed(annotators: int, steps: int) -> list[dict]:
         name = f"save-{i}"
         user = users.filter(username=name).first() or users.create_user(name, password=PASSWORD)
         membership_set(project=project, user=user, role=Role.ANNOTATOR)
+        # A fresh claim each run: drop the last run's assignment and give its overlap slot back.
+        held = list(Assignment.objects.filter(annotator=user, slot__isnull=False).values_list("chain_id", flat=True))
         Assignment.objects.filter(annotator=user).delete()
+        free_slots(held)
         assignment = assignment_claim_next(project=project, user=user)
         seats.append({"user": name, "assignment": assignment.pk, "version": assignment.version})
     return seats
@@ -77,10 +82,20 @@ class Client:
         self.conn = http.client.HTTPConnection(host, port, timeout=30)
         self.cookies: dict[str, str] = {}
 
+    reconnects = 0
+
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
         head = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()), **(headers or {})}
-        self.conn.request(method, path, body=body, headers=head)
-        response = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body, headers=head)
+            response = self.conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closed an idle keep-alive connection (uvicorn after 5 s): reconnect and send again,
+            # as a browser does. Safe for a save: its save key makes a repeat a no-op.
+            Client.reconnects += 1
+            self.conn.close()
+            self.conn.request(method, path, body=body, headers=head)
+            response = self.conn.getresponse()
         data = response.read()
         for header in response.headers.get_all("Set-Cookie") or []:
             jar = http.cookies.SimpleCookie(header)
@@ -90,7 +105,10 @@ class Client:
 
     def log_in(self, user: str) -> None:
         status, page = self.request("GET", "/login/")
-        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
+        found = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        if found is None:
+            raise RuntimeError(f"GET /login/ answered {status} without a form: {page[:300]!r}")
+        token = found.group(1).decode()
         form = urllib.parse.urlencode({"username": user, "password": PASSWORD, "csrfmiddlewaretoken": token})
         status, _ = self.request("POST", "/login/", form.encode(), {"Content-Type": "application/x-www-form-urlencoded",
                                                                      "Referer": "http://127.0.0.1/login/"})
@@ -148,6 +166,8 @@ def main() -> None:
     parser.add_argument("--period", type=float, default=2.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (--server uvicorn)")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
     if not 1 <= args.annotators <= 200 or not 5 <= args.seconds <= 600:
@@ -161,7 +181,7 @@ def main() -> None:
     done = subprocess.run([sys.executable, str(Path(__file__)), "_seed", str(args.annotators), str(args.steps)],
                           cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     seats = json.loads(done.stdout.strip().splitlines()[-1])
-    process, url = start_daphne(env, var_dir / "daphne.log")
+    process, url = start_daphne(env, var_dir / "daphne.log", server=args.server, workers=args.workers)
     try:
         host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
         clients = []
@@ -189,10 +209,14 @@ def main() -> None:
         "seconds": args.seconds, "steps_per_chain": args.steps, "saves": len(results), "ok": len(ok),
         "conflicts": sum(1 for r in results if r["status"] == 409),
         "errors": sum(1 for r in results if r["status"] not in (200, 409)),
+        "reconnects": Client.reconnects,
+        "error_kinds": dict(collections.Counter(str(r["status"]) for r in results if r["status"] not in (200, 409))),
         "p50_ms": round(percentile(ok, 50), 1), "p95_ms": round(percentile(ok, 95), 1),
         "p99_ms": round(percentile(ok, 99), 1), "max_ms": round(max(ok), 1),
         "saves_per_s": round(len(results) / args.seconds, 1), "daphne_cpu_s": round(cpu, 1),
         "loadavg_1min_before": round(load_before, 2), "cores": os.cpu_count(),
+        "server": args.server if args.server == "daphne" else f"uvicorn --workers {args.workers}",
+        "db_pool": int(os.environ.get("BENCH_DB_POOL_MAX_SIZE", "0") or 0),
     }
     print(json.dumps(summary))
     OUT.mkdir(exist_ok=True)
@@ -202,8 +226,9 @@ def main() -> None:
         block = (f"Last run: {summary['date']}, {summary['cores']} cores, load average {summary['loadavg_1min_before']} "
                  f"before the run. {summary['annotators']} annotators, each saving 1–3 steps every "
                  f"{summary['period_s']:g} s for {summary['seconds']:g} s on chains of {summary['steps_per_chain']:,} steps "
-                 f"(daphne, one process, PostgreSQL, a connection per request).\n\n"
-                 "| saves | per second | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) | conflicts | errors | daphne CPU (s) |\n"
+                 f"({summary['server']}, PostgreSQL, "
+                 f"{'a pool of ' + str(summary['db_pool']) + ' connections per process' if summary['db_pool'] else 'a connection per request'}).\n\n"
+                 "| saves | per second | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) | conflicts | errors | server CPU (s) |\n"
                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
                  f"| {summary['saves']:,} | {summary['saves_per_s']} | {summary['p50_ms']} | {summary['p95_ms']} | "
                  f"{summary['p99_ms']} | {summary['max_ms']} | {summary['conflicts']} | {summary['errors']} | "
@@ -221,9 +246,17 @@ def main() -> None:
         path.write_text(text)
 
 
-def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu(pgid: int) -> float:
+    """CPU seconds of the server's process group (uvicorn's workers are children of the one started)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ def seed(sizes: list[int]) -> dict:
 
     from annotation.models import Project, Role
     from annotation.services import assignment_claim_next, chains_import, membership_set, project_create
+    from annotation.services.queue import free_slots
     from bench.chains import chain_steps, problem_text
 
     users = get_user_model().objects
@@ -79,7 +80,9 @@ def seed(sizes: list[int]) -> dict:
             user = users.filter(username=name).first() or users.create_user(name, password=PASSWORD)
             membership_set(project=project, user=user, role=Role.ANNOTATOR)
             # A fresh assignment for every run: unlabelled, version 1 (overlap k is 1: free it first).
+            held = list(user.assignments.filter(slot__isnull=False).values_list("chain_id", flat=True))
             user.assignments.all().delete()
+            free_slots(held)  # rows deleted around the services: give their overlap slots back
             project.overlap_k = 100
             project.save(update_fields=["overlap_k"])
             assignment = assignment_claim_next(project=project, user=user)
@@ -100,6 +103,7 @@ def backend_env(backend: str, var_dir: Path) -> dict[str, str]:
     env.update(DJANGO_SETTINGS_MODULE="config.settings", PYTHONPATH=f"{ROOT}:{ROOT / 'platform'}",
                STEPWISE_VAR_DIR=str(var_dir), DEBUG="false", SECRET_KEY="bench-only-not-a-secret",  # noqa: S106
                ALLOWED_HOSTS="127.0.0.1,localhost", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false",
+               SECURE_SSL_REDIRECT="false",  # plain http on loopback, as behind a TLS proxy
                # Under ASGI each request may run in another thread: Django's persistent connections then
                # pile up until PostgreSQL refuses clients ("too many clients", seen at 60 s). 0 by default.
                DB_CONN_MAX_AGE=os.environ.get("BENCH_DB_CONN_MAX_AGE", "0"),
@@ -132,10 +136,14 @@ def prepare(backend: str, env: dict[str, str], sizes: list[int]) -> dict:
     return {int(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
 
 
-def start_daphne(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+def start_daphne(env: dict[str, str], log: Path, *, server: str = "daphne", workers: int = 1) -> tuple[subprocess.Popen, str]:
+    """The ASGI app on a free port: daphne (one process), or uvicorn with `workers` processes on one port."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                "config.asgi:application"], cwd=ROOT, env=env, stdout=log.open("wb"),
+    command = ([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+               if server == "daphne" else
+               [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers), "--lifespan", "off", "--no-access-log"])
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"),
                                stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

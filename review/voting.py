@@ -1,5 +1,5 @@
-"""Plain voting rules over step ratings, without numpy (exports import them; Dawid–Skene is in aggregation.py).
-Pure: no Django."""
+"""Plain per-step voting rules, without numpy: exports import these, and every process imports exports
+(Celery's task discovery), so keeping numpy out of them keeps it out of processes that never aggregate."""
 
 from collections import Counter
 from collections.abc import Sequence
