@@ -29,9 +29,10 @@ def release_gold(*, release: DatasetRelease, split: str) -> dict[str, GoldChain]
                                f"it has {', '.join(sorted(release.manifest['counts']['chains']))}.", field="split")
     filters = release.filters
     gold: dict[str, GoldChain] = {}
-    for chain in release_chains(project=release.project, pinned=pinned, every_annotator=True):
+    for chain in release_chains(project=release.project, pinned=pinned, every_annotator=True,
+                                adjudicated=filters["label_source"] == "adjudicated"):
         row = pinned[chain.pk]
-        released = [s for s in chain.label_sets if s[1] in row[s[0]]]  # the label sets the release used
+        released = [s for s in chain.label_sets if s[1] in row.get(s[0], [])]  # the label sets the release used
         used, ratings, _agreement, _reason = rb.choose_labels(
             released, source=filters["label_source"], min_agreement=0.0, min_label_sets=1,
             size=len(chain.steps))  # type: ignore[arg-type]
@@ -70,3 +71,87 @@ def evaluation_create(*, release: DatasetRelease, user, judge: str, data: bytes,
         return JudgeEvaluation.objects.create(release=release, judge=judge, split=split, created_by=user,
                                               predictions_sha256=hashlib.sha256(data).hexdigest(),
                                               predictions=len(predictions), results=results)
+
+
+# --- a judge that is an oversight backend --------------------------------------------------------------------
+
+def _release_chains_of(release: DatasetRelease, split: str) -> dict[int, dict]:
+    pinned = {pk: row for pk, row in _pinned_from(release).items() if row["split"] == split}
+    if not pinned:
+        raise ValidationFailed(f"release {release.name} {release.version} has no chains in split '{split}'.",
+                               field="split")
+    return pinned
+
+
+def release_judge_request(*, release: DatasetRelease, backend_name: str, split: str = "test", user=None) -> dict:
+    """Ask the oversight backend for a critique of every chain of the split (cached runs are reused). Only
+    chains still at the release's revision can be judged on the text the release has; the others are counted."""
+    from annotation.models import Chain
+    from oversight.services.runs import runs_request_for_chains
+
+    pinned = _release_chains_of(release, split)
+    chains = list(Chain.objects.filter(pk__in=list(pinned)).order_by("pk"))
+    current = [c for c in chains if c.revision == pinned[c.pk]["revision"]]
+    runs = runs_request_for_chains(chains=current, kind="critique", backend_name=backend_name, user=user)
+    return {"runs": len(runs), "chains": len(chains), "edited_since": len(chains) - len(current)}
+
+
+def predictions_from_runs(*, release: DatasetRelease, backend_name: str, split: str = "test") -> tuple[bytes, dict]:
+    """The backend's finished critiques of the split's chains (at the release's revisions) as a predictions
+    file: a step's score is the probability it is correct (the verdict's confidence, 1 - it for `incorrect`,
+    0.5 for `unsure`; a verdict without a confidence counts as sure). A chain without a finished run, or
+    with a step without a usable verdict, is left out and counted."""
+    import orjson
+
+    from oversight.models import Critique, OversightRun
+
+    pinned = _release_chains_of(release, split)
+    runs = dict(OversightRun.objects.filter(chain_id__in=list(pinned), kind="critique", status="done",
+                                            backend__name=backend_name).order_by("chain_id", "id")
+                .values_list("chain_id", "id"))  # the latest finished run per chain
+    runs = {c: r for c, r in runs.items() if c in pinned}
+    revision_of = dict(OversightRun.objects.filter(id__in=list(runs.values())).values_list("id", "revision"))
+    verdicts: dict[int, dict[int, tuple[str, float | None]]] = {}
+    for run_id, key, verdict, confidence in Critique.objects.filter(run_id__in=list(runs.values())).values_list(
+            "run_id", "step_key", "verdict", "confidence"):
+        verdicts.setdefault(run_id, {})[key] = (verdict, confidence)
+    from .releases_selectors import release_chains
+
+    lines, skipped = [], {"no finished run": len(pinned) - len(runs), "another revision": 0, "unusable verdict": 0}
+    wanted = {pk: row for pk, row in pinned.items() if pk in runs}
+    for chain in release_chains(project=release.project, pinned=wanted):
+        run = runs[chain.pk]
+        if revision_of[run] != chain.revision:
+            skipped["another revision"] += 1
+            continue
+        keys = chain_keys(chain)
+        scores = []
+        for key in keys:
+            verdict, confidence = verdicts.get(run, {}).get(key, ("missing", None))
+            sure = 1.0 if confidence is None else float(confidence)
+            if verdict == "correct":
+                scores.append(sure)
+            elif verdict == "incorrect":
+                scores.append(1 - sure)
+            elif verdict == "unsure":
+                scores.append(0.5)
+            else:
+                break
+        if len(scores) != len(keys):
+            skipped["unusable verdict"] += 1
+            continue
+        lines.append(orjson.dumps({"id": chain.source_id, "step_scores": scores}))
+    return b"\n".join(lines), skipped
+
+
+def chain_keys(chain) -> list[int]:
+    """The step keys of the chain's steps as the release has them (0..n-1 for an unedited chain)."""
+    from annotation import steps as step_store
+
+    from .selectors import _revisions
+
+    revisions = _revisions([chain.pk])[chain.pk]
+    target = next(r for r in revisions if r.number == chain.revision)
+    if target.step_keys is None:
+        return list(range(target.step_count))
+    return step_store.unpack_keys(target.step_keys, target.step_count)

@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 MANIFEST_VERSION = 1
 PROGRESS_SECONDS = 1.0
 PROGRESS_EVERY = 1000  # chains between two looks at the clock
+# A build refreshes its progress in the cache at least every batch (seconds); a key this old means the
+# worker died (its snapshot transaction died with it, and its files are only a .partial folder).
+HEARTBEAT_SECONDS = 120
+MAX_ATTEMPTS = 3
 
 
 def releases_root() -> Path:
@@ -83,18 +87,12 @@ def _filters(*, formats, label_source, min_agreement, min_label_sets, include_go
              include_planted, test_fraction, seed, neutral) -> dict:
     formats = list(dict.fromkeys(formats or []))
     unknown = [f for f in formats if f not in rb.RELEASE_FORMATS]
-    if "oversight" in unknown:
-        raise ValidationFailed("format 'oversight' comes with the oversight app's export and is not available yet; "
-                               f"use any of {', '.join(rb.RELEASE_FORMATS)}.", field="formats")
     if unknown or not formats:
         raise ValidationFailed(f"formats {unknown or '(none)'}: choose one or more of {', '.join(rb.RELEASE_FORMATS)}.",
                                field="formats")
     if label_source not in LabelSource.values:
         raise ValidationFailed(f"label_source '{label_source}' is not one of {', '.join(LabelSource.values)}.",
                                field="label_source")
-    if label_source == LabelSource.ADJUDICATED:
-        raise ValidationFailed("label_source 'adjudicated' needs the review queue's adjudications, which this "
-                               "project does not have yet; use consensus, single or reference.", field="label_source")
     try:
         min_agreement, test_fraction, min_label_sets = float(min_agreement), float(test_fraction), int(min_label_sets)
     except (TypeError, ValueError) as exc:
@@ -175,19 +173,27 @@ def _pinned_from(release: DatasetRelease) -> dict[int, dict]:
     with selection.open("rb") as handle:
         for line in handle:
             row = orjson.loads(line)
-            pinned[row["chain"]] = row
+            # What reading needs, not the ids and hashes (a release of 200,000 chains holds this whole).
+            pinned[row["chain"]] = {"revision": row["revision"], "split": row["split"], "reference": row["reference"],
+                                    "annotator": row["annotator"], "adjudicated": row.get("adjudicated", [])}
     return pinned
 
 
 def write_release(*, project: Project, filters: dict, root: Path, name: str, version: str, description: str = "",
-                  pinned: dict[int, dict] | None = None,
+                  pinned: dict[int, dict] | None = None, oversight_upto: int | None = None,
                   on_progress: Callable[[int], None] | None = None) -> dict:
-    """Write every file of a release into `root` (which must not exist) and return its manifest."""
+    """Write every file of a release into `root` (which must not exist) and return its manifest.
+
+    `oversight_upto`: the last oversight run a re-make may include (the original's), else the latest now.
+    """
     writer = rb.ReleaseWriter(root=root, formats=tuple(filters["formats"]), neutral=filters["neutral"])
+    with_oversight = "oversight" in filters["formats"]
+    placed: dict[str, tuple[str, int]] = {}  # source id -> (split, revision), for the oversight lines
     read = 0
     for chain in release_chains(project=project, include_gold=filters["include_gold"],
                                 include_screening=filters["include_screening"],
-                                include_planted=filters["include_planted"], pinned=pinned):
+                                include_planted=filters["include_planted"], pinned=pinned,
+                                adjudicated=filters["label_source"] == LabelSource.ADJUDICATED):
         read += 1
         if on_progress and read % PROGRESS_EVERY == 0:
             on_progress(read)
@@ -208,8 +214,13 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
                      "problem": chain.statement_hash,
                      "labels": hashlib.sha256(orjson.dumps(ratings)).hexdigest()[:16],
                      "reference": [s[1] for s in used if s[0] == "reference"],
-                     "annotator": [s[1] for s in used if s[0] == "annotator"]}
+                     "annotator": [s[1] for s in used if s[0] == "annotator"],
+                     "adjudicated": [s[1] for s in used if s[0] == "adjudicated"]}
         writer.add(rb.Entry(record=record, ratings=ratings, split=split, provenance=provenance, selection=selection))
+        if with_oversight:
+            placed[chain.source_id] = (split, chain.revision)
+    if with_oversight:
+        oversight_upto = _oversight_lines(project, writer, placed, oversight_upto)
     files = writer.close()
     data_files = [f for f in files if f.kind != "selection"]
     manifest: dict = {
@@ -221,6 +232,8 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
                    "left_out": dict(sorted(writer.left_out.items()))},
         "selection": next(f.as_dict() for f in files if f.kind == "selection"),
     }
+    if with_oversight:
+        manifest["oversight_upto"] = oversight_upto
     # The content hash covers every data file and the selection; the dataset card (made from this
     # manifest) names it, and is listed with its own sha256 like every file.
     manifest["content_hash"] = rb.content_hash(files)
@@ -231,14 +244,33 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
     return manifest
 
 
+def _oversight_lines(project: Project, writer, placed: dict[str, tuple[str, int]], upto: int | None) -> int:
+    """The finished oversight results (oversight/exporting.py's lines) of the released chains, on the revision
+    the release has, from runs up to `upto` (so later runs never reach a re-make). Returns `upto`."""
+    from oversight.exporting import oversight_export_lines
+    from oversight.models import OversightRun
+
+    if upto is None:
+        upto = OversightRun.objects.filter(chain__project=project).order_by("-id").values_list("id", flat=True).first() or 0
+    for split in sorted(writer.chains):
+        writer._file("oversight", split)  # a file in every split, with results or not
+    for line in oversight_export_lines(project=project):
+        row = orjson.loads(line)
+        where = placed.get(row["chain_id"])
+        if where and row["revision"] == where[1] and row["run_id"] <= upto:
+            writer.oversight_line(where[0], line)
+    return upto
+
+
 _LABEL_RULE = ("trl-stepwise/math-shepherd rows end after the first bad step and before the first unrated step; "
                "rating +1 is good, -1 bad, 0 as the `neutral` filter says; a step the labeler wrote counts +1.")
 
 
 def _libraries() -> dict:
-    import pyarrow
+    # Read from the installed metadata: importing pyarrow only to ask would add ~40 MB to every build.
+    from importlib.metadata import version
 
-    return {"orjson": orjson.__version__, "pyarrow": pyarrow.__version__}
+    return {name: version(name) for name in ("orjson", "pyarrow", "zstandard")}
 
 
 def _snapshot():
@@ -271,8 +303,10 @@ def release_build(*, release_id: int, on_progress: Callable[[int], None] | None 
             return
         last[0] = now
         payload = {"release": release.pk, "done": done, "total": total, "status": "building"}
-        cache.set(_progress_key(release.pk), payload, 3600)
+        cache.set(_progress_key(release.pk), payload, HEARTBEAT_SECONDS)
         broadcast_project_event(release.project_id, "release.progress", payload)
+
+    progress(0, force=True)  # the first heartbeat: release_maintain tells a live build from a dead one by it
 
     final = release_dir(release)
     partial = final.with_name(final.name + ".partial")
@@ -283,6 +317,8 @@ def release_build(*, release_id: int, on_progress: Callable[[int], None] | None 
         try:
             manifest = write_release(project=release.project, filters=release.filters, root=partial, name=release.name,
                                      version=release.version, description=release.description, pinned=pinned,
+                                     oversight_upto=(release.remade_from.manifest.get("oversight_upto")
+                                                     if release.remade_from else None),
                                      on_progress=progress)
         finally:
             atomic.__exit__(None, None, None)
@@ -312,6 +348,27 @@ def release_build(*, release_id: int, on_progress: Callable[[int], None] | None 
     return release
 
 
+def release_maintain(*, release: DatasetRelease) -> DatasetRelease:
+    """A building release whose heartbeat stopped is queued again (its worker died; a build starts from
+    nothing, so that is safe), at most MAX_ATTEMPTS times, then failed with the reason. Called on every read
+    of a release through the API, like import jobs."""
+    if release.status != ReleaseStatus.BUILDING or cache.get(_progress_key(release.pk)):
+        return release
+    if release.started_at and (timezone.now() - release.started_at).total_seconds() < HEARTBEAT_SECONDS:
+        return release
+    attempts = int(release.progress.get("attempts", 1))
+    if attempts >= MAX_ATTEMPTS:
+        DatasetRelease.objects.filter(pk=release.pk, status=ReleaseStatus.BUILDING).update(
+            status=ReleaseStatus.FAILED, finished_at=timezone.now(),
+            error=f"the build stopped {attempts} times without finishing (its worker died each time); make it "
+                  "again with a new version, and check the exports workers' memory and logs.")
+    elif DatasetRelease.objects.filter(pk=release.pk, status=ReleaseStatus.BUILDING).update(
+            status=ReleaseStatus.QUEUED, progress={**release.progress, "attempts": attempts + 1}):
+        transaction.on_commit(lambda: _enqueue(release.pk))
+    release.refresh_from_db()
+    return release
+
+
 # --- re-make, verify, diff ------------------------------------------------------------------------------------
 
 def release_remake(*, release: DatasetRelease, out: Path) -> dict:
@@ -326,7 +383,7 @@ def release_remake(*, release: DatasetRelease, out: Path) -> dict:
     with transaction.atomic():
         remade = write_release(project=release.project, filters=manifest["filters"], root=out, name=manifest["name"],
                                version=manifest["version"], description=manifest.get("description", ""),
-                               pinned=pinned)
+                               pinned=pinned, oversight_upto=manifest.get("oversight_upto"))
     expected = {f["path"]: f["sha256"] for f in manifest["files"]}
     got = {f["path"]: f["sha256"] for f in remade["files"]}
     files = [{"path": p, "expected": expected.get(p), "got": got.get(p)} for p in sorted(set(expected) | set(got))]

@@ -26,7 +26,7 @@ from . import releases_formats as rf
 from .exporters import ChainRecord, StepsJson, dumps_row, prm800k_rows
 
 RELEASE_FORMATS = ("prm800k", "trl-stepwise", "processbench", "math-shepherd", "preference",
-                   "openai-preference", "parquet")
+                   "openai-preference", "parquet", "oversight")
 SPLITS = ("train", "test")
 
 
@@ -128,6 +128,10 @@ class ReleaseWriter:
                 handle = _HashedFile(self.root, FileInfo(f"{kind}/{split}.jsonl", kind, split))
             self.files[key] = handle
         return handle
+
+    def oversight_line(self, split: str, line: bytes) -> None:
+        """A line of oversight/exporting.py's format, kept as it is."""
+        self._file("oversight", split).line(line.rstrip(b"\n"))
 
     def skip(self, reason: str) -> None:
         self.left_out[reason] = self.left_out.get(reason, 0) + 1
@@ -261,8 +265,17 @@ def choose_labels(label_sets: list[tuple[str, int, Any, dict]], *, source: str, 
     per step (a tie to the lower). Agreement: the lowest share, over the steps anyone rated, of the
     label sets that gave the step its consensus rating (1.0 with one label set).
     """
-    from .voting import consensus
-
+    if source == "adjudicated":
+        # Reviewers' final labels override, step by step, the annotators' consensus (review/quality).
+        final = next((s for s in label_sets if s[0] == "adjudicated"), None)
+        if final is None:
+            return [], [], None, "no adjudicated labels"
+        annotators = [s for s in label_sets if s[0] == "annotator"]
+        base = _consensus([_padded(s[2].effective_ratings(), size) for s in annotators], size)[0] if annotators \
+            else [None] * size
+        ratings = [f if f is not None else b for f, b in zip(_padded(final[2].ratings, size), base, strict=True)]
+        final[2].ratings = ratings
+        return [final, *annotators], ratings, None, None
     if source == "reference":
         used = [s for s in label_sets if s[0] == "reference"]
     elif source == "single":
@@ -273,14 +286,34 @@ def choose_labels(label_sets: list[tuple[str, int, Any, dict]], *, source: str, 
         return [], [], None, f"no {source} labels"
     if len(used) < min_label_sets:
         return used, [], None, f"fewer than {min_label_sets} label sets"
-    per_set = [s[2].effective_ratings() for s in used]
-    ratings = consensus(per_set, size)
-    agreement = 1.0
-    for index, rating in enumerate(ratings):
-        if rating is None:
-            continue
-        votes = [r[index] for r in per_set if index < len(r) and r[index] is not None]
-        agreement = min(agreement, sum(v == rating for v in votes) / len(votes))
+    per_set = [_padded(s[2].effective_ratings(), size) for s in used]
+    ratings, agreement = _consensus(per_set, size)
     if agreement < min_agreement:
         return used, ratings, agreement, f"agreement below {min_agreement}"
     return used, ratings, agreement, None
+
+
+def _padded(ratings: list, size: int) -> list:
+    return ratings[:size] if len(ratings) >= size else ratings + [None] * (size - len(ratings))
+
+
+def _consensus(per_set: list[list], size: int) -> tuple[list[int | None], float]:
+    """review.voting.consensus (most common rating per step, a tie to the lower) and the agreement
+    (the lowest share of votes for the consensus over the rated steps), with numpy: a Counter per step
+    cost 0.5 ms per chain. Label sets that agree everywhere (most chains) take a shortcut."""
+    first = per_set[0]
+    if all(other == first for other in per_set[1:]):
+        return list(first), 1.0
+    import numpy as np
+
+    missing = -(1 << 15)
+    votes = np.array([[missing if r is None else r for r in ratings] for ratings in per_set], dtype=np.int16)
+    values = np.unique(votes[votes != missing])  # ascending: the first value with the most votes is the lowest
+    counts = np.stack([(votes == v).sum(axis=0) for v in values])  # (values, steps)
+    best = counts.max(axis=0)
+    choice = values[np.argmax(counts == best, axis=0)]
+    rated = best > 0
+    cast = (votes != missing).sum(axis=0)
+    ratings = [int(c) if ok else None for c, ok in zip(choice.tolist(), rated.tolist(), strict=True)]
+    agreement = float((best[rated] / cast[rated]).min()) if rated.any() else 1.0
+    return ratings, agreement

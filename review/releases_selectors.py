@@ -121,10 +121,15 @@ def _annotated(project_id: int, chain_ids: list[int], meta: dict, ids: set[int] 
                              ratings=[None] * size, flagged=[None] * size, corrections=[""] * size,
                              active_seconds=seconds, submitted_at=submitted.isoformat() if submitted else "")
         sets[aid], owner[aid] = label_set, chain_id
-        # Arms and assistance are recorded by the oversight app's experiments; null until it does.
+        # The oversight app's experiment arm, when the assignment was drawn into one (else null).
         provenance = {"labeler": label_set.labeler, "kind": "annotator", "arm": None, "assistance_shown": None,
                       "active_seconds": seconds, "revision_seen": revision}
         found.setdefault(chain_id, []).append(("annotator", aid, label_set, provenance))
+    from oversight.models import AssignmentArm  # review reads oversight (annotation <- oversight <- review)
+
+    for aid, arm in AssignmentArm.objects.filter(assignment_id__in=list(sets)).values_list("assignment_id", "arm"):
+        provenance = next(p for kind, pk, _s, p in found[owner[aid]] if pk == aid)
+        provenance["arm"], provenance["assistance_shown"] = arm, arm == "assisted"
     labels = StepLabel.objects.filter(assignment_id__in=list(sets)).values_list(
         "assignment_id", "step_key", "rating", "flagged", "correction")
     for aid, key, rating, flagged, correction in labels.iterator(chunk_size=20000):
@@ -135,6 +140,29 @@ def _annotated(project_id: int, chain_ids: list[int], meta: dict, ids: set[int] 
     return found
 
 
+def _adjudicated(chain_ids: list[int], meta: dict) -> dict[int, list]:
+    """Reviewers' final labels (review/quality) as one label set per chain, on the steps they cover."""
+    from .quality_selectors import final_labels_of  # here: it loads numpy, which a plain export never needs
+
+    found: dict[int, list] = {}
+    for chain_id, finals in final_labels_of(chain_ids=chain_ids).items():
+        _keys, position, size, _revisions = meta[chain_id]
+        ratings: list[int | None] = [None] * size
+        for key, final in finals.items():
+            if key in position:  # a final label on a step an edit replaced judged another text
+                ratings[position[key]] = final["rating"]
+        if not any(r is not None for r in ratings):
+            continue
+        reviewers = sorted({f["set_by"] for f in finals.values()})
+        label_set = LabelSet(labeler="adjudication", finish_reason="found_error" if -1 in ratings else "solution",
+                             ratings=ratings, flagged=[None] * size, corrections=[""] * size, active_seconds=0,
+                             submitted_at=max(f["set_at"] for f in finals.values()))
+        provenance = {"labeler": "adjudication", "kind": "adjudicated", "arm": None, "assistance_shown": None,
+                      "active_seconds": None, "reviewers": len(reviewers)}
+        found[chain_id] = [("adjudicated", chain_id, label_set, provenance)]
+    return found
+
+
 _CHAIN_FIELDS = ("id", "source_id", "source_model", "problem__statement", "problem__reference_answer",
                  "problem__statement_hash", "problem__source", "metadata", "revision", "is_gold", "is_screening",
                  "planted")
@@ -142,12 +170,13 @@ _CHAIN_FIELDS = ("id", "source_id", "source_model", "problem__statement", "probl
 
 def release_chains(*, project: Project, include_gold: bool = True, include_screening: bool = True,
                    include_planted: bool = True, pinned: dict[int, dict] | None = None,
-                   every_annotator: bool = False) -> Iterator[ChainRow]:
+                   every_annotator: bool = False, adjudicated: bool = False) -> Iterator[ChainRow]:
     """The project's chains in id order with every label set, a batch at a time.
 
     `pinned` (chain pk → {"revision", "reference", "annotator"}) reads only those chains, at those
     revisions, with those label sets (and, with `every_annotator`, every annotator's submitted labels
-    as they are now, for comparisons such as the human ceiling of a judge evaluation).
+    as they are now, for comparisons such as the human ceiling of a judge evaluation). Reviewers' final
+    labels are read only when asked (`adjudicated`).
     """
     base = Chain.objects.filter(project=project)
     if not include_gold:
@@ -182,18 +211,20 @@ def release_chains(*, project: Project, include_gold: bool = True, include_scree
             keys, texts = _current_steps(revisions[row[0]], number)
             meta[row[0]] = (keys, {k: i for i, k in enumerate(keys)}, len(keys), revisions[row[0]])
             steps_of[row[0]] = (number, texts)
-        ref_ids = {i for p in pinned.values() for i in p["reference"]} if pinned is not None else None
-        ann_ids = ({i for p in pinned.values() for i in p["annotator"]} if pinned is not None and not every_annotator
+        # This batch's pinned label sets only (all of the release's would make every query's IN list huge).
+        ref_ids = {i for pk in ids for i in pinned[pk]["reference"]} if pinned is not None else None
+        ann_ids = ({i for pk in ids for i in pinned[pk]["annotator"]} if pinned is not None and not every_annotator
                    else None)
         imported = _imported(ids, meta, ref_ids)
         annotated = _annotated(project.pk, ids, meta, ann_ids)
+        finals = _adjudicated(ids, meta) if adjudicated else {}
         for (pk, source_id, model, statement, answer, statement_hash, problem_source, metadata, _rev, gold,
              screening, planted) in chains:
             number, texts = steps_of[pk]
             yield ChainRow(pk=pk, source_id=source_id, source_model=model, problem=statement, reference_answer=answer,
                            statement_hash=statement_hash, problem_source=problem_source, metadata=metadata or {},
                            revision=number, is_gold=gold, is_screening=screening, planted=planted is not None,
-                           steps=texts, label_sets=imported.get(pk, []) + annotated.get(pk, []))
+                           steps=texts, label_sets=imported.get(pk, []) + annotated.get(pk, []) + finals.get(pk, []))
 
 
 def release_chain_total(*, project: Project) -> int:

@@ -60,7 +60,16 @@ class ReleaseSummaryOutput(ReleaseOutput):
 class EvaluationCreateInput(serializers.Serializer):
     judge = serializers.CharField(max_length=200)
     split = serializers.CharField(default="test", max_length=16)
-    file = serializers.FileField(help_text='JSON Lines: {"id", "label" (first wrong step or -1), "step_scores"?}.')
+    file = serializers.FileField(required=False,
+                                 help_text='JSON Lines: {"id", "label" (first wrong step or -1), "step_scores"?}.')
+    backend = serializers.CharField(required=False, max_length=64,
+                                    help_text="Instead of a file: score this oversight backend's finished critiques.")
+    request = serializers.BooleanField(default=False, help_text="With backend: ask it to critique the split first.")
+
+    def validate(self, data):
+        if bool(data.get("file")) == bool(data.get("backend")):
+            raise serializers.ValidationError("Give either a predictions file or an oversight backend's name.")
+        return data
     resamples = serializers.IntegerField(default=1000, min_value=0, max_value=10000)
 
 

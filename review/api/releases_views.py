@@ -12,8 +12,8 @@ from rest_framework.views import APIView
 
 from annotation.exceptions import NotFound
 
-from ..evaluations import evaluation_create
-from ..releases import release_create, release_diff, release_dir
+from ..evaluations import evaluation_create, predictions_from_runs, release_judge_request
+from ..releases import release_create, release_diff, release_dir, release_maintain
 from ..releases_selectors import evaluation_get_for_user, release_get_for_user, release_list_for_user
 from .releases_serializers import (
     EvaluationCreateInput,
@@ -42,7 +42,8 @@ class ReleaseListApi(APIView):
 class ReleaseDetailApi(APIView):
     @extend_schema(responses=ReleaseOutput)
     def get(self, request, pk):
-        return Response(ReleaseOutput(release_get_for_user(release_id=pk, user=request.user)).data)
+        release = release_maintain(release=release_get_for_user(release_id=pk, user=request.user))
+        return Response(ReleaseOutput(release).data)
 
 
 class ReleaseRemakeApi(APIView):
@@ -102,8 +103,16 @@ class EvaluationListApi(APIView):
         data = EvaluationCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
+        if v.get("backend") and v["request"]:
+            asked = release_judge_request(release=release, backend_name=v["backend"], split=v["split"],
+                                          user=request.user)
+            return Response(asked, status=status.HTTP_202_ACCEPTED)
+        if v.get("backend"):
+            predictions, _skipped = predictions_from_runs(release=release, backend_name=v["backend"], split=v["split"])
+        else:
+            predictions = v["file"].read()
         evaluation = evaluation_create(release=release, user=request.user, judge=v["judge"], split=v["split"],
-                                       data=v["file"].read(), resamples=v["resamples"])
+                                       data=predictions, resamples=v["resamples"])
         return Response(EvaluationOutput(evaluation).data, status=status.HTTP_201_CREATED)
 
 

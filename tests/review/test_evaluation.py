@@ -100,3 +100,36 @@ def test_evaluation_of_a_release_with_a_human_ceiling(project, settings, tmp_pat
     with pytest.raises(ValidationFailed, match=r"line 2, field 'label'.*line 3, field 'id': 'nope'"):
         evaluation_create(release=release, user=None, judge="bad", split="train",
                           data=b'{"id": "gsm8k-0", "label": -1}\n{"id": "gsm8k-1", "label": 99}\n{"id": "nope"}')
+
+
+@pytest.mark.django_db
+def test_an_oversight_backends_critiques_are_scored_as_a_judge(project, settings, tmp_path):
+    from annotation.models import Chain
+    from oversight.models import Critique, ModelBackend, OversightRun
+    from review.evaluations import predictions_from_runs
+
+    settings.MEDIA_ROOT = tmp_path
+    chains_import(project=project, data=(DEMO_DATA / EXCERPTS[0]).read_bytes())
+    release = built(project, label_source="reference", test_fraction=0, formats=["processbench"])
+    backend = ModelBackend.objects.create(name="critic", base_url="http://127.0.0.1:9/v1", model="m")
+    items = {i["id"]: i for i in json.loads((DEMO_DATA / EXCERPTS[0]).read_text())}
+    everything = list(Chain.objects.filter(project=project).order_by("id"))
+    judged = [c for c in everything if items[c.source_id]["label"] == -1][:6]
+    judged += [c for c in everything if items[c.source_id]["label"] != -1][:6]
+    for n, chain in enumerate(judged):
+        run = OversightRun.objects.create(chain=chain, revision=1, kind="critique", backend=backend, status="done",
+                                          cache_key=f"k{n}")
+        k = items[chain.source_id]["label"]
+        # Right about every chain's first error, 80 % sure; one step of the last chain unusable.
+        for i in range(len(items[chain.source_id]["steps"])):
+            verdict = "incorrect" if i == k else "correct"
+            if n == 11 and i == 0:
+                verdict = "malformed"
+            Critique.objects.create(run=run, step_key=i, verdict=verdict, confidence=0.8)
+    data, skipped = predictions_from_runs(release=release, backend_name="critic", split="train")
+    assert skipped == {"no finished run": 8, "another revision": 0, "unusable verdict": 1}
+    evaluation = evaluation_create(release=release, user=None, judge="critic", data=data, split="train", resamples=0)
+    assert evaluation.results["predicted"] == 11
+    assert evaluation.results["measures"]["f1:gsm8k"]["value"] == pytest.approx(100)
+    assert evaluation.results["measures"]["step_precision"]["value"] == 1
+    assert evaluation.results["calibration"]["bins"][-1]["confidence"] == pytest.approx(0.8)

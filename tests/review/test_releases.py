@@ -228,9 +228,13 @@ def test_openai_preference_lines_have_exactly_openais_fields(loaded):
 def test_consensus_agreement_and_pseudonyms(project, media, annotator, annotator2):
     chains_import(project=project, data=b'{"id": "q1", "problem": "p1", "steps": ["a", "b"]}\n'
                                         b'{"id": "q2", "problem": "p2", "steps": ["c", "d"]}')
+    from oversight.models import AssignmentArm
+
     for user, first, second in ((annotator, [1, -1], [1, 1]), (annotator2, [1, -1], [-1, 1])):
-        label(project, user, first)
+        claimed = label(project, user, first)
         label(project, user, second)
+        AssignmentArm.objects.create(assignment=claimed, arm="assisted" if user == annotator else "unassisted",
+                                     share=0.5)
     release = built(project, label_source="consensus", min_agreement=1.0, min_label_sets=2, test_fraction=0,
                     formats=["trl-stepwise", "processbench"])
     [row] = lines(release_dir(release) / "trl-stepwise" / "train.jsonl")
@@ -238,6 +242,8 @@ def test_consensus_agreement_and_pseudonyms(project, media, annotator, annotator
     assert release.manifest["counts"]["left_out"] == {"agreement below 1.0": 1}
     labelers = [s["labeler"] for s in row["provenance"]["label_sets"]]
     assert len(set(labelers)) == 2 and all(name.startswith("a-") and "ann" not in name for name in labelers)
+    assert sorted((s["arm"], s["assistance_shown"]) for s in row["provenance"]["label_sets"]) == [
+        ("assisted", True), ("unassisted", False)]
     provenance = lines(release_dir(release) / "provenance" / "train.jsonl")
     assert provenance[0]["label_sets"][0]["active_seconds"] is not None
 
@@ -250,3 +256,71 @@ def test_gold_screening_and_planted_chains_are_left_out_unless_asked(loaded):
     with_gold = built(loaded, formats=["processbench"], version="2", include_gold=True, include_planted=True)
     assert sum(without.manifest["counts"]["chains"].values()) == 32
     assert sum(with_gold.manifest["counts"]["chains"].values()) == 35
+
+
+@pytest.mark.django_db
+def test_a_build_whose_worker_died_is_queued_again_then_failed_with_the_reason(loaded):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from review.releases import release_maintain
+    from review.releases_models import DatasetRelease
+
+    release = release_create(project=loaded, user=None, name="steps", version="1", formats=["processbench"])
+    long_ago = timezone.now() - timedelta(minutes=10)
+    for attempt in (2, 3):
+        DatasetRelease.objects.filter(pk=release.pk).update(status="building", started_at=long_ago)
+        release = release_maintain(release=DatasetRelease.objects.get(pk=release.pk))
+        assert release.status == "queued" and release.progress["attempts"] == attempt
+    DatasetRelease.objects.filter(pk=release.pk).update(status="building", started_at=long_ago)
+    release = release_maintain(release=DatasetRelease.objects.get(pk=release.pk))
+    assert release.status == "failed" and "stopped 3 times" in release.error
+    # a live build (fresh heartbeat) is left alone
+    other = release_create(project=loaded, user=None, name="steps", version="2", formats=["processbench"])
+    DatasetRelease.objects.filter(pk=other.pk).update(status="building", started_at=timezone.now())
+    assert release_maintain(release=DatasetRelease.objects.get(pk=other.pk)).status == "building"
+
+
+@pytest.mark.django_db
+def test_adjudicated_releases_take_the_reviewers_final_labels_over_the_majority(make_user, settings, tmp_path):
+    from review.adjudication import FinalLabelInput, chain_adjudicate, review_queue_refresh
+    from tests.review.quality_helpers import annotate, chain, make_project
+
+    settings.MEDIA_ROOT = tmp_path
+    project, users = make_project(make_user)  # ann3 calls step 2 of c1 wrong where the others call it right
+    for name, ratings in (("ann1", [1, 1, 1]), ("ann2", [1, 1, 1]), ("ann3", [1, -1, 1])):
+        annotate(project, users[name], ratings, chain="c1")
+    review_queue_refresh(project=project)
+    chain_adjudicate(chain=chain(project, "c1"), reviewer=users["rev"], note="step 2 is wrong", request_key="k",
+                     labels=[FinalLabelInput(step=1, rating=-1, reason="ann3 is right")])
+    release = built(project, label_source="adjudicated", test_fraction=0, formats=["processbench", "prm800k"])
+    [row] = json.loads((release_dir(release) / "processbench" / "train.json").read_text())
+    assert row["id"] == "c1" and row["label"] == 1
+    kinds = [s["kind"] for s in row["provenance"]["label_sets"]]
+    assert kinds[0] == "adjudicated" and kinds.count("annotator") == 3
+    assert release.manifest["counts"]["left_out"] == {"no adjudicated labels": 1}
+    prm = lines(release_dir(release) / "prm800k" / "train.jsonl")
+    assert prm[0]["labeler"] == "adjudication"
+
+
+@pytest.mark.django_db
+def test_oversight_results_of_the_released_chains_go_out_and_a_remake_leaves_later_runs_out(loaded, tmp_path):
+    from oversight.models import Critique, ModelBackend, OversightRun
+
+    backend = ModelBackend.objects.create(name="critic", base_url="http://127.0.0.1:9/v1", model="m")
+
+    def critique(chain, n):
+        run = OversightRun.objects.create(chain=chain, revision=chain.revision, kind="critique", backend=backend,
+                                          status="done", cache_key=f"key-{chain.pk}-{n}")
+        Critique.objects.create(run=run, step_key=0, verdict="incorrect", confidence=0.7, explanation="x")
+
+    chains = list(Chain.objects.filter(project=loaded).order_by("id"))
+    for chain in chains[:6]:
+        critique(chain, 0)
+    release = built(loaded, formats=["processbench", "oversight"])
+    out = [r for s in ("train", "test") for r in lines(release_dir(release) / "oversight" / f"{s}.jsonl")]
+    assert len(out) == 6 and {r["verdict"] for r in out} == {"incorrect"} and out[0]["model"] == "m"
+    critique(chains[7], 1)  # a later run: not part of the release, nor of its re-make
+    check = release_remake(release=release, out=tmp_path / "again")
+    assert check["identical"], check["files"]

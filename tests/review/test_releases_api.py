@@ -109,6 +109,8 @@ def test_evaluation_upload_and_page(release, researcher, api_client, outsider, c
     bad = api_client(researcher).post(url, {"judge": "x", "file": SimpleUploadedFile("p.jsonl", b"{\"id\": 3}")},
                                       format="multipart")
     assert bad.status_code == 400 and "line 1, field 'id'" in bad.json()["detail"]
+    neither = api_client(researcher).post(url, {"judge": "x"}, format="multipart")
+    assert neither.status_code == 400 and "either a predictions file or an oversight backend" in json.dumps(neither.json())
     assert api_client(outsider).get(reverse("api-evaluation", args=[response.json()["id"]])).status_code == 404
     client.force_login(researcher)
     page = client.get(reverse("evaluation", args=[response.json()["id"]]))

@@ -64,6 +64,6 @@ async def test_a_worker_builds_the_release_and_the_page_hears_its_progress(proje
     await communicator.disconnect()
     assert events[-1]["status"] == "done", events
     building = [e for e in events if e["status"] == "building"]
-    assert [e["done"] for e in building] == [5, 10, 15, 20, 25, 30] and building[0]["total"] == 30
+    assert [e["done"] for e in building] == [0, 5, 10, 15, 20, 25, 30] and building[0]["total"] == 30
     release = await sync_to_async(DatasetRelease.objects.get)(pk=response.json()["id"])
     assert release.status == "done" and release.manifest["counts"]["chains_read"] == 30

@@ -1,4 +1,9 @@
-"""python manage.py evaluate_judge --release ID --predictions FILE --judge NAME [--split test] [--resamples N]
+"""python manage.py evaluate_judge --release ID (--predictions FILE --judge NAME | --backend NAME [--request])
+       [--split test] [--resamples N]
+
+With --backend the judge is an oversight backend: --request asks it for a critique of every chain of the
+split (on the oversight workers; run again when they are done), and without it the finished critiques are
+scored.
 
 Scores a judge's predictions (JSON Lines {"id", "label", "step_scores"?}) against the release and prints
 the results as JSON (ProcessBench F1 per subset and average, step precision/recall, calibration, the
@@ -11,7 +16,7 @@ import orjson
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.exceptions import StepwiseError
-from review.evaluations import evaluation_create
+from review.evaluations import evaluation_create, predictions_from_runs, release_judge_request
 from review.releases_models import DatasetRelease
 
 
@@ -20,20 +25,35 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--release", type=int, required=True)
-        parser.add_argument("--predictions", required=True)
-        parser.add_argument("--judge", required=True)
+        parser.add_argument("--predictions")
+        parser.add_argument("--judge")
+        parser.add_argument("--backend", help="An oversight backend's name: score its critiques.")
+        parser.add_argument("--request", action="store_true", help="With --backend: ask it to critique the split.")
         parser.add_argument("--split", default="test")
         parser.add_argument("--resamples", type=int, default=1000)
 
-    def handle(self, *args, release: int, predictions: str, judge: str, split: str, resamples: int, **options):
+    def handle(self, *args, release: int, predictions: str, judge: str, split: str, resamples: int, backend: str,
+               request: bool, **options):
         target = DatasetRelease.objects.select_related("project").filter(pk=release).first()
         if target is None:
             raise CommandError(f"No release {release}.")
-        path = Path(predictions)
-        if not path.is_file():
-            raise CommandError(f"{path}: no such file for --predictions.")
         try:
-            evaluation = evaluation_create(release=target, user=None, judge=judge, data=path.read_bytes(), split=split,
+            if backend and request:
+                asked = release_judge_request(release=target, backend_name=backend, split=split)
+                self.stdout.write(orjson.dumps(asked).decode())
+                return
+            if backend:
+                data, skipped = predictions_from_runs(release=target, backend_name=backend, split=split)
+                self.stderr.write(f"left out: {skipped}")
+                judge = judge or backend
+            else:
+                if not predictions or not judge:
+                    raise CommandError("give --predictions FILE and --judge NAME, or --backend NAME.")
+                path = Path(predictions)
+                if not path.is_file():
+                    raise CommandError(f"{path}: no such file for --predictions.")
+                data = path.read_bytes()
+            evaluation = evaluation_create(release=target, user=None, judge=judge, data=data, split=split,
                                            resamples=resamples)
         except StepwiseError as exc:
             raise CommandError(exc.message) from None
