@@ -160,3 +160,12 @@ class ChainEditInput(serializers.Serializer):
     separator = serializers.CharField(required=False, default=" ", trim_whitespace=False, allow_blank=True,
                                       max_length=10)
     mode = serializers.CharField(required=False, default="")
+
+
+class AuditEventOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    actor = serializers.CharField(source="actor_name")
+    action = serializers.CharField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    detail = serializers.JSONField()

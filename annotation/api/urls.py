@@ -6,6 +6,7 @@ urlpatterns = [
     path("projects/", views.ProjectListApi.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", views.ProjectDetailApi.as_view(), name="api-project"),
     path("projects/<slug:slug>/imports/", views.ImportCreateApi.as_view(), name="api-import-create"),
+    path("projects/<slug:slug>/audit/", views.ProjectAuditApi.as_view(), name="api-project-audit"),
     path("imports/<int:pk>/", views.ImportDetailApi.as_view(), name="api-import"),
     path("projects/<slug:slug>/queue/next/", views.QueueNextApi.as_view(), name="api-queue-next"),
     path("projects/<slug:slug>/assignments/", views.AssignmentListApi.as_view(), name="api-assignments"),

@@ -3,11 +3,12 @@
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..exceptions import NotFound
+from ..exceptions import NotFound, PermissionDenied
 from ..models import Chain, ImportJob, Role
 from ..selectors import (
     MANAGE_ROLES,
@@ -15,6 +16,7 @@ from ..selectors import (
     assignment_labels,
     assignment_list_for_user,
     assignment_steps,
+    audit_events_for_user,
     chain_revision_list,
     chain_steps,
     project_get_for_user,
@@ -42,6 +44,7 @@ from ..services.import_jobs import import_job_live
 from .serializers import (
     AssignmentOutput,
     AssignmentSummaryOutput,
+    AuditEventOutput,
     ChainEditInput,
     ImportCreateInput,
     ImportJobOutput,
@@ -63,12 +66,12 @@ class ProjectListApi(APIView):
     @extend_schema(request=ProjectCreateInput, responses={201: ProjectOutput})
     def post(self, request):
         if not request.user.is_staff:
-            raise NotFound("Only site staff create projects; ask an admin.")
+            raise PermissionDenied("Only site staff create projects; ask an admin.")
         data = ProjectCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         with transaction.atomic():
-            project = project_create(**data.validated_data)
-            membership_set(project=project, user=request.user, role=Role.ADMIN)
+            project = project_create(**data.validated_data, actor=request.user)
+            membership_set(project=project, user=request.user, role=Role.ADMIN, actor=request.user)
         return Response(ProjectOutput(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -103,9 +106,7 @@ class ImportDetailApi(APIView):
     @extend_schema(responses=ImportJobOutput)
     def get(self, request, pk):
         job = ImportJob.objects.select_related("project").filter(pk=pk).first()
-        if job is None:
-            raise NotFound("No such import job.")
-        project_get_for_user(slug=job.project.slug, user=request.user, roles=MANAGE_ROLES)
+        _project_of(job, request.user, "No such import job.")
         if job.status in ("queued", "running"):
             # A page watching a job also revives it when its worker died or the broker lost it.
             import_jobs_maintain(job_id=job.pk)
@@ -194,11 +195,20 @@ class AssignmentReopenApi(APIView):
         return Response({**AssignmentSummaryOutput(reopened).data, "reopened_from": reopened.reopened_from})
 
 
+def _project_of(obj, user, missing: str) -> None:
+    """The object's project must be the user's (else the same 404 as a missing object: the message must
+    not name a project the user cannot see) and their role one of MANAGE_ROLES (else 403)."""
+    if obj is None:
+        raise NotFound(missing)
+    try:
+        project_get_for_user(slug=obj.project.slug, user=user, roles=MANAGE_ROLES)
+    except NotFound:
+        raise NotFound(missing) from None
+
+
 def _chain_for_manager(pk: int, user) -> Chain:
     chain = Chain.objects.select_related("project", "problem").filter(pk=pk).first()
-    if chain is None:
-        raise NotFound("No such chain.")
-    project_get_for_user(slug=chain.project.slug, user=user, roles=MANAGE_ROLES)
+    _project_of(chain, user, "No such chain.")
     return chain
 
 
@@ -243,3 +253,16 @@ class ChainEditApi(APIView):
         else:
             chain_resegment(**common, mode=v["mode"])
         return Response(_chain_body(chain), status=status.HTTP_201_CREATED)
+
+
+class ProjectAuditApi(APIView):
+    """The project's audit log (imports, submissions, adjudications, releases, role changes), newest first.
+    Project admins and site staff."""
+
+    @extend_schema(responses=AuditEventOutput(many=True))
+    def get(self, request, slug):
+        project = project_get_for_user(slug=slug, user=request.user)
+        events = audit_events_for_user(user=request.user, project=project)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(AuditEventOutput(page, many=True).data)

@@ -10,6 +10,7 @@ from .assignments import (
     assignment_skip,
     assignment_submit,
 )
+from .audit import audit_record
 from .import_jobs import import_job_create, import_job_run, import_jobs_maintain
 from .imports import ImportResult, chains_import
 from .projects import membership_set, project_create
@@ -32,6 +33,7 @@ __all__ = [
     "assignment_reopen",
     "assignment_skip",
     "assignment_submit",
+    "audit_record",
     "chain_resegment",
     "chain_step_delete",
     "chain_step_insert",

@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from .. import steps as step_store
-from ..exceptions import Conflict, NotFound, ValidationFailed
+from ..exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..models import (
     MAX_ACTIVE_SECONDS,
     OPEN_STATUSES,
@@ -25,6 +25,7 @@ from ..models import (
 from ..realtime import broadcast_project_event
 from ..schema import missing_required
 from ..selectors import LABEL_FIELDS, assignment_steps, membership_role
+from .audit import audit_record
 
 MAX_TEXT = 20_000  # rationale / correction / comment
 MAX_LABELS_PER_SAVE = 20_000
@@ -89,8 +90,12 @@ def assignment_claim_next(*, project: Project, user) -> Assignment | None:
     Honours overlap k: a chain holds at most k annotator slots; the unique (chain, slot) constraint
     backs this when two annotators claim at the same moment.
     """
-    if membership_role(user=user, project=project) not in (Role.ANNOTATOR, Role.ADMIN):
-        raise NotFound("You are not an annotator of this project.")
+    role = membership_role(user=user, project=project)
+    if role is None:
+        raise NotFound("You are not a member of this project.")
+    if role not in (Role.ANNOTATOR, Role.ADMIN):
+        raise PermissionDenied("Only the project's annotators (and admins) take chains from its queue; "
+                               "ask a project admin for the annotator role.")
     for _attempt in range(20):
         try:
             with transaction.atomic():
@@ -301,6 +306,9 @@ def assignment_submit(*, assignment: Assignment | SaveResult | int, user, finish
             started_at=Coalesce(F("started_at"), Value(now)),
             active_seconds=Greatest(F("active_seconds"), Value(active_seconds or 0)))
         assignment.refresh_from_db()
+        audit_record(action="assignment.submitted", actor=user, project=project, obj=assignment,
+                     detail={"chain": assignment.chain_id, "revision": assignment.revision,
+                             "finish_reason": finish_reason, "labels": len(stored), "version": assignment.version})
         project_id = project.pk
         transaction.on_commit(lambda: broadcast_project_event(project_id, "assignment.submitted",
                                                               {"assignment": assignment.pk}))

@@ -5,10 +5,12 @@ from django.utils.text import slugify
 
 from ..exceptions import ValidationFailed
 from ..models import LabelScale, Membership, Project, Role, Segmentation
+from .audit import audit_record
 
 
 def project_create(*, slug: str, name: str = "", guidelines: str = "", overlap_k: int = 1,
-                   label_scale: str = LabelScale.TERNARY, segmentation: str = Segmentation.NEWLINE) -> Project:
+                   label_scale: str = LabelScale.TERNARY, segmentation: str = Segmentation.NEWLINE,
+                   actor=None) -> Project:
     if slugify(slug) != slug or not slug:
         raise ValidationFailed(f"'{slug}' is not a valid slug: use lowercase letters, digits and hyphens.", field="slug")
     if overlap_k < 1:
@@ -20,12 +22,21 @@ def project_create(*, slug: str, name: str = "", guidelines: str = "", overlap_k
     with transaction.atomic():
         if Project.objects.filter(slug=slug).exists():
             raise ValidationFailed(f"A project '{slug}' already exists.", field="slug")
-        return Project.objects.create(slug=slug, name=name or slug, guidelines=guidelines, overlap_k=overlap_k,
-                                      label_scale=label_scale, segmentation=segmentation)
+        project = Project.objects.create(slug=slug, name=name or slug, guidelines=guidelines, overlap_k=overlap_k,
+                                         label_scale=label_scale, segmentation=segmentation)
+        audit_record(action="project.created", actor=actor, project=project, obj=project,
+                     detail={"overlap_k": overlap_k, "label_scale": label_scale})
+        return project
 
 
-def membership_set(*, project: Project, user, role: str) -> Membership:
+def membership_set(*, project: Project, user, role: str, actor=None) -> Membership:
+    """Give `user` the `role` in the project (audited with the role before and who gave it)."""
     if role not in Role.values:
         raise ValidationFailed(f"role must be one of {', '.join(Role.values)}.", field="role")
-    membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    with transaction.atomic():
+        before = Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+        membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+        if before != role:
+            audit_record(action="membership.set", actor=actor, project=project, obj=membership,
+                         detail={"user": user.get_username(), "user_id": user.pk, "role": role, "before": before})
     return membership
