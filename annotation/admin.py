@@ -27,7 +27,7 @@ class MembershipAdmin(admin.ModelAdmin):
         # Through the service, so a role given here is audited like any other.
         from .services import membership_set
 
-        saved = membership_set(project=obj.project, user=obj.user, role=obj.role, actor=request.user)
+        saved = membership_set(project=obj.project, user=obj.user, role=obj.role, by=request.user)
         obj.pk = saved.pk
 
     def delete_model(self, request, obj):

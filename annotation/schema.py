@@ -37,9 +37,6 @@ def default_schema(label_scale: str = "ternary") -> dict:
         "finish_reasons": list(FINISH_REASONS),
         # An annotator may reopen a submitted chain of theirs (to correct it) until review starts.
         "allow_reopen": True,
-        # The problem's reference answer is shown to annotators only when the project says so (PRM800K
-        # showed it; blind labelling of final answers does not). Hidden on the page and in the API alike.
-        "show_reference_answer": False,
     }
 
 
@@ -58,7 +55,7 @@ def validate_schema(data: Any, label_scale: str = "ternary") -> dict:
     """The schema to store, or ValueError((field, message)). Leaves out nothing it was given silently."""
     if not isinstance(data, dict):
         raise ValueError(("label_schema", f"is {type(data).__name__}; expected an object"))
-    known = {"scale", "mode", "error_types", "require", "finish_reasons", "allow_reopen", "show_reference_answer"}
+    known = {"scale", "mode", "error_types", "require", "finish_reasons", "allow_reopen"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError((f"label_schema.{unknown[0]}", f"is not a schema field; use {', '.join(sorted(known))}"))
@@ -107,9 +104,8 @@ def validate_schema(data: Any, label_scale: str = "ternary") -> dict:
             raise ValueError((f"label_schema.require.{field}", f"is '{when}'; use one of {', '.join(REQUIRE_WHEN)}"))
     if require.get("error_type", "never") != "never" and not types:
         raise ValueError(("label_schema.require.error_type", "is required but the rubric (error_types) is empty"))
-    for flag in ("allow_reopen", "show_reference_answer"):
-        if not isinstance(schema[flag], bool):
-            raise ValueError((f"label_schema.{flag}", "must be true or false"))
+    if not isinstance(schema["allow_reopen"], bool):
+        raise ValueError(("label_schema.allow_reopen", "must be true or false"))
     reasons = schema["finish_reasons"]
     if (not isinstance(reasons, list) or not reasons or any(r not in FINISH_REASONS for r in reasons)
             or len(set(reasons)) != len(reasons)):

@@ -6,11 +6,14 @@ Every step keeps its character span in the raw text, so `text[start:end].strip()
 import re
 from dataclasses import dataclass
 
-MODES = ("newline", "blank_line", "step_marker")
+MODES = ("newline", "blank_line", "step_marker", "sentence")
 
 # "Step 3:", "**Step 3.**", "step 3)" at the start of a line.
 _STEP_MARKER = re.compile(r"^[ \t]*(?:\*\*|#+[ \t]*)?step[ \t]*\d+[ \t]*(?:\*\*)?[:.)][ \t]*(?:\*\*)?", re.I | re.M)
 _BLANK_LINES = re.compile(r"\n[ \t]*\n")
+# A sentence ends at . ! or ? followed by white space and a capital, a digit, a `$` or `\(` (math), or at a
+# line break; "3.5" and "e.g. the" do not end one.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[ \t]+(?=[A-Z0-9$\\(])|\n+")
 
 
 @dataclass(frozen=True)
@@ -48,4 +51,6 @@ def split_steps(raw: str, mode: str) -> list[Span]:
     if mode == "step_marker":
         # The marker itself is dropped from the step's text; text before the first marker is a step.
         return _pieces(raw, [(m.start(), m.end()) for m in _STEP_MARKER.finditer(raw)])
+    if mode == "sentence":
+        return _pieces(raw, [(m.start(), m.end()) for m in _SENTENCE_END.finditer(raw)])
     raise ValueError(f"unknown segmentation {mode!r}; expected one of {', '.join(MODES)}")

@@ -1,6 +1,6 @@
 """Reads, scoped to the acting user. Objects outside a user's reach raise NotFound (answered 404)."""
 
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from . import steps as step_store
@@ -11,6 +11,7 @@ from .models import (
     AuditEvent,
     Chain,
     ChainRevision,
+    GuidelineVersion,
     Membership,
     Project,
     Role,
@@ -73,10 +74,18 @@ def chain_revision_list(*, chain: Chain) -> list[dict]:
 
 # --- assignments -------------------------------------------------------------------------------------
 
+def assignments_of_member(*, user) -> QuerySet[Assignment]:
+    """The user's own assignments in projects they are still a member of: a removed member's access ends."""
+    mine = Assignment.objects.filter(annotator=user)
+    if user.is_superuser:
+        return mine
+    return mine.filter(Exists(Membership.objects.filter(user=user, project=OuterRef("chain__project"))))
+
+
 def assignment_get_for_user(*, pk: int, user) -> Assignment:
     """The user's own assignment with its chain, problem and project (steps: `assignment_steps`)."""
-    assignment = (Assignment.objects.select_related("chain__problem", "chain__project", "annotation")
-                  .filter(pk=pk, annotator=user).first())
+    assignment = (assignments_of_member(user=user).select_related("chain__problem", "chain__project", "annotation")
+                  .filter(pk=pk).first())
     if assignment is None:
         raise NotFound("No such assignment among yours.")
     return assignment
@@ -151,9 +160,8 @@ def assignment_workspace_data(*, assignment: Assignment) -> dict:
                        "submittedAt": assignment.submitted_at.isoformat() if assignment.submitted_at else None},
         "chain": {"id": chain.source_id, "pk": chain.pk, "sourceModel": chain.source_model,
                   "problem": chain.problem.statement,
-                  # Only where the project says so (label_schema.show_reference_answer), as in the API.
-                  "referenceAnswer": (chain.problem.reference_answer
-                                      if chain.project.schema.get("show_reference_answer") else ""),
+                  # Hidden from annotators when the project says so (it is then not in the page at all).
+                  "referenceAnswer": chain.problem.reference_answer if chain.project.show_reference_answer else "",
                   "stepCount": len(steps)},
         "schema": chain.project.schema,
         "labelFields": list(LABEL_FIELDS),
@@ -163,11 +171,109 @@ def assignment_workspace_data(*, assignment: Assignment) -> dict:
     }
 
 
+def guidelines_for_assignment(*, assignment: Assignment) -> str:
+    """The guidelines text of the version the annotator was shown (the current text if it has none)."""
+    project = assignment.chain.project
+    if assignment.guideline_version and assignment.guideline_version != project.guideline_version:
+        text = (GuidelineVersion.objects.filter(project=project, number=assignment.guideline_version)
+                .values_list("text", flat=True).first())
+        if text is not None:
+            return text
+    return project.guidelines
+
+
 def assignment_history_for_user(*, user, project: Project) -> QuerySet[Assignment]:
     """The user's assignments in the project, newest first, with their chain and outcome (for the history)."""
     return (Assignment.objects.filter(annotator=user, chain__project=project)
             .select_related("chain", "annotation")
             .order_by(F("submitted_at").desc(nulls_first=True), "-created_at"))
+
+
+# --- authoring ---------------------------------------------------------------------------------------
+
+CHAIN_STATUSES = ("unstarted", "open", "full")
+CHAIN_FLAGS = ("gold", "planted", "screening", "edited")
+CHAIN_PAGE = 50
+
+
+def chain_list_for_project(*, project: Project, source_model: str = "", status: str = "", flag: str = "",
+                           q: str = "", after: int | None = None, limit: int = CHAIN_PAGE) -> list[dict]:
+    """A page of the project's chains (id order, after id `after`) with the filters given; one query.
+
+    Every filter is a condition on the chain row itself (held_slots counts slots, `revision` > 1 means
+    edited), so a page costs an index range scan on (project, id), whatever the project's size.
+    """
+    chains = Chain.objects.filter(project=project)
+    if source_model:
+        chains = chains.filter(source_model=source_model)
+    if status == "unstarted":
+        chains = chains.filter(held_slots=0)
+    elif status == "open":
+        chains = chains.filter(held_slots__gt=0, held_slots__lt=project.overlap_k)
+    elif status == "full":
+        chains = chains.filter(held_slots__gte=project.overlap_k)
+    if flag == "gold":
+        chains = chains.filter(is_gold=True)
+    elif flag == "planted":
+        chains = chains.filter(planted__isnull=False)
+    elif flag == "screening":
+        chains = chains.filter(is_screening=True)
+    elif flag == "edited":
+        chains = chains.filter(revision__gt=1)
+    if q:
+        chains = chains.filter(source_id__icontains=q)
+    if after is not None:
+        chains = chains.filter(id__gt=after)
+    return list(chains.order_by("id").values("id", "source_id", "source_model", "step_count", "revision",
+                                             "held_slots", "is_gold", "is_screening", "priority")[:limit])
+
+
+def chain_source_models(*, project: Project, limit: int = 100) -> list[str]:
+    return list(Chain.objects.filter(project=project).exclude(source_model="").order_by("source_model")
+                .values_list("source_model", flat=True).distinct()[:limit])
+
+
+def project_members(*, project: Project) -> list[dict]:
+    """Members with their role and work in the project (open, submitted, skipped/expired, active time, last
+    submit): two queries whatever the number of assignments' rows."""
+    work = {row["annotator_id"]: row for row in
+            Assignment.objects.filter(project=project).order_by().values("annotator_id").annotate(
+                open=Count("id", filter=Q(status__in=(AssignmentStatus.ASSIGNED, AssignmentStatus.IN_PROGRESS))),
+                submitted=Count("id", filter=Q(status=AssignmentStatus.SUBMITTED)),
+                dropped=Count("id", filter=Q(status__in=(AssignmentStatus.SKIPPED, AssignmentStatus.EXPIRED,
+                                                         AssignmentStatus.RELEASED))),
+                seconds=Sum("active_seconds", filter=Q(status=AssignmentStatus.SUBMITTED)),
+                last=Max("submitted_at"))}
+    members = []
+    for m in (Membership.objects.filter(project=project).select_related("user")
+              .order_by("role", "user__username")):
+        row = work.get(m.user_id, {})
+        submitted = row.get("submitted", 0)
+        members.append({"username": m.user.get_username(), "role": m.role, "open": row.get("open", 0),
+                        "submitted": submitted, "dropped": row.get("dropped", 0),
+                        "seconds_per_chain": round((row.get("seconds") or 0) / submitted) if submitted else None,
+                        "last_submitted_at": row.get("last")})
+    return members
+
+
+def project_eta(*, project: Project, progress: dict) -> dict:
+    """Remaining annotator passes and a rough finish estimate from the last 24 hours' pace."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    passes_needed = progress["total"] * project.overlap_k
+    done = Assignment.objects.filter(project=project, status=AssignmentStatus.SUBMITTED, slot__isnull=False).count()
+    recent = Assignment.objects.filter(project=project, status=AssignmentStatus.SUBMITTED,
+                                       submitted_at__gte=timezone.now() - timedelta(hours=24)).count()
+    remaining = max(passes_needed - done, 0)
+    return {"passes_needed": passes_needed, "passes_done": done, "remaining": remaining,
+            "per_day": recent, "days_left": round(remaining / recent, 1) if recent else None}
+
+
+def guideline_versions(*, project: Project) -> list[dict]:
+    return list(GuidelineVersion.objects.filter(project=project).order_by("-number").values(
+        "number", "note", "created_by__username", "created_at"))
 
 
 def audit_events_for_user(*, user, project: Project) -> QuerySet[AuditEvent]:

@@ -22,6 +22,7 @@ from .selectors import (
     assignment_history_for_user,
     assignment_list_for_user,
     assignment_workspace_data,
+    guidelines_for_assignment,
     membership_role,
     project_get_for_user,
     project_overview_for_user,
@@ -106,7 +107,9 @@ def assignment_workspace(request, pk):
                              if value in data["schema"]["finish_reasons"]]
     return render(request, "annotation/workspace.html", {
         "assignment": assignment, "project": project, "chain": assignment.chain,
-        "guidelines_html": render_markdown(project.guidelines),
+        # The guidelines as they were when the chain was claimed (each assignment records the version).
+        "guidelines_html": render_markdown(guidelines_for_assignment(assignment=assignment)),
+        "guideline_version": assignment.guideline_version,
         "payload": mark_safe(_script_json(data)),  # noqa: S308 (escaped by _script_json for a script element)
         "extensions": settings.STEPWISE_WORKSPACE_EXTENSIONS,
     })

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):
     sys.path.insert(0, str(ROOT))
 
-from bench.workspace import PASSWORD, backend_env, start_daphne, stop  # noqa: E402
+from bench.workspace import PASSWORD, backend_env, create_database, start_daphne, stop  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 
@@ -156,6 +156,7 @@ def main() -> None:
 
     var_dir = Path(tempfile.mkdtemp(prefix="save-bench-"))
     env = backend_env("postgres", var_dir)
+    create_database(env)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     done = subprocess.run([sys.executable, str(Path(__file__)), "_seed", str(args.annotators), str(args.steps)],
                           cwd=ROOT, env=env, check=True, capture_output=True, text=True)

@@ -102,7 +102,9 @@ def backend_env(backend: str, var_dir: Path) -> dict[str, str]:
                ALLOWED_HOSTS="127.0.0.1,localhost", SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false",
                # Under ASGI each request may run in another thread: Django's persistent connections then
                # pile up until PostgreSQL refuses clients ("too many clients", seen at 60 s). 0 by default.
-               DB_CONN_MAX_AGE=os.environ.get("BENCH_DB_CONN_MAX_AGE", "0"))
+               DB_CONN_MAX_AGE=os.environ.get("BENCH_DB_CONN_MAX_AGE", "0"),
+               # A connection pool instead (production's setting in docker-compose.yml); 0 turns it off.
+               DB_POOL_MAX_SIZE=os.environ.get("BENCH_DB_POOL_MAX_SIZE", "0"))
     if backend == "postgres":
         base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stepwise")
         env["DATABASE_URL"] = urlsplit(base)._replace(path="/stepwise_ws_bench").geturl()
@@ -111,12 +113,17 @@ def backend_env(backend: str, var_dir: Path) -> dict[str, str]:
     return env
 
 
+def create_database(env: dict[str, str]) -> None:
+    """CREATE DATABASE of env's DATABASE_URL (an error when it exists is ignored)."""
+    url = urlsplit(env["DATABASE_URL"])
+    subprocess.run(["psql", "-h", url.hostname or "127.0.0.1", "-p", str(url.port or 5432), "-U",
+                    url.username or "postgres", "-d", "postgres", "-c", f"CREATE DATABASE {url.path.lstrip('/')}"],
+                   capture_output=True, check=False)
+
+
 def prepare(backend: str, env: dict[str, str], sizes: list[int]) -> dict:
     if backend == "postgres":
-        url = urlsplit(env["DATABASE_URL"])
-        subprocess.run(["psql", "-h", url.hostname or "127.0.0.1", "-p", str(url.port or 5432), "-U",
-                        url.username or "postgres", "-d", "postgres", "-c", "CREATE DATABASE stepwise_ws_bench"],
-                       capture_output=True, check=False)
+        create_database(env)
     run = lambda *args: subprocess.run([sys.executable, *args], cwd=ROOT, env=env, check=True,  # noqa: E731
                                        capture_output=True, text=True)
     run("manage.py", "migrate", "--noinput", "-v0")

@@ -91,8 +91,19 @@ class ChainRecord:
     steps: Sequence[str]  # a list, or StepsJson on the way to an export file
     metadata: dict
     label_sets: list[LabelSet]
+    # Reviewers' final labels by step index (review/adjudication.py): read before any consensus rule.
+    adjudicated: dict[int, int] = field(default_factory=dict)
 
     def consensus(self) -> list[int | None]:
+        if not self.adjudicated:
+            return self._consensus()
+        ratings = list(self._consensus())  # a copy: the one-set case may hand out the set's own list
+        for index, rating in self.adjudicated.items():
+            if index < len(ratings):
+                ratings[index] = rating
+        return ratings
+
+    def _consensus(self) -> list[int | None]:
         n = len(self.steps)
         if len(self.label_sets) == 1:
             # One label set is its own consensus: what `consensus` returns, without a Counter per step

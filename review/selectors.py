@@ -36,6 +36,7 @@ from .exporters import (
     processbench_row,
     trl_stepwise_row,
 )
+from .quality_selectors import adjudicated_ratings
 
 BATCH = 1000  # chains per batch
 
@@ -166,12 +167,16 @@ def chain_records(*, project: Project, with_details: bool = True, only_labelled:
             steps_of[chain_id] = texts
         imported = _imported_sets(ids, meta, with_details)
         annotated = _annotator_sets(ids, meta)
+        adjudicated = adjudicated_ratings(chain_ids=ids)
         for chain_id, source_id, model, statement, answer, metadata, _revision in chains:
             label_sets = imported.get(chain_id, []) + annotated.get(chain_id, [])
             if only_labelled and not label_sets:
                 continue
+            position = meta[chain_id][1]
+            final = {position[key]: rating for key, rating in adjudicated.get(chain_id, {}).items() if key in position}
             yield ChainRecord(source_id=source_id, source_model=model, problem=statement, reference_answer=answer,
-                              steps=steps_of[chain_id], metadata=metadata or {}, label_sets=label_sets)
+                              steps=steps_of[chain_id], metadata=metadata or {}, label_sets=label_sets,
+                              adjudicated=final)
 
 
 _BUILDERS = {"processbench": processbench_row, "trl-stepwise": trl_stepwise_row}

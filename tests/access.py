@@ -69,6 +69,20 @@ def submit_body(world):
             "labels": [{"step": i, "rating": 1} for i in range(steps)]}
 
 
+def reviewers(ok="ok", **overrides):
+    """Reviewers, researchers and admins of the project (and staff); annotators 403, outsiders 404."""
+    return api_managers(ok, **{"reviewer": ok, **overrides})
+
+
+def nobody(page: bool = False):
+    """A route whose object the world does not hold (e.g. a release by a made-up id): every signed-in
+    identity gets 404, anonymous 401 (a page: the login redirect). Checks only that much."""
+    return expect(404, anonymous="login" if page else 401, **({"token": "login"} if page else {}))
+
+
+MISSING = 987654  # an id nothing has
+
+
 # Each entry: url name -> {"kwargs": world -> dict, "methods": {METHOD: {"expect": table, "body": world -> data,
 # "format": "json" | "multipart"}}}. The world's objects: world.project, world.assignment (annotator's),
 # world.chain, world.job (an import job), world.other_project (the outsider's).
@@ -98,9 +112,31 @@ ROUTES = {
         "GET": {"expect": api_members(outsider="ok")},
         "POST": {"expect": api_members(403, outsider=403, staff=201),
                  "body": lambda w: {"slug": "matrix-new", "name": "New", "overlap_k": 1}}}},
-    "api-project": {"kwargs": lambda w: {"slug": w.project.slug}, "methods": {"GET": {"expect": api_members()}}},
+    "api-project": {"kwargs": lambda w: {"slug": w.project.slug}, "methods": {
+        "GET": {"expect": api_members()},
+        "PATCH": {"expect": api_managers(), "body": lambda w: {"name": "Renamed"}}}},
     "api-import-create": {"kwargs": lambda w: {"slug": w.project.slug},
                           "methods": {"POST": {"expect": api_managers(), "body": import_file, "format": "multipart"}}},
+    # --- authoring (issue 7): project managers only -------------------------------------------------
+    "api-import-preview": {"kwargs": lambda w: {"slug": w.project.slug},
+                           "methods": {"POST": {"expect": api_managers(), "body": import_file, "format": "multipart"}}},
+    "api-project-archive": {"kwargs": lambda w: {"slug": w.project.slug},
+                            "methods": {"POST": {"expect": api_managers(), "body": lambda w: {}}}},
+    "api-project-schema": {"kwargs": lambda w: {"slug": w.project.slug},
+                           "methods": {"PUT": {"expect": api_managers(400), "body": lambda w: {}}}},
+    "api-guidelines": {"kwargs": lambda w: {"slug": w.project.slug}, "methods": {
+        "GET": {"expect": api_managers()},
+        "POST": {"expect": api_managers(400), "body": lambda w: {}}}},
+    "api-guidelines-preview": {"kwargs": lambda w: {"slug": w.project.slug},
+                               "methods": {"POST": {"expect": api_managers(400), "body": lambda w: {}}}},
+    "api-members": {"kwargs": lambda w: {"slug": w.project.slug}, "methods": {
+        "GET": {"expect": api_managers()},
+        "POST": {"expect": api_managers(400), "body": lambda w: {}}}},
+    "api-member": {"kwargs": lambda w: {"slug": w.project.slug, "username": "annotator2"}, "methods": {
+        "PATCH": {"expect": api_managers(400), "body": lambda w: {}},
+        "DELETE": {"expect": api_managers()}}},
+    "api-chains": {"kwargs": lambda w: {"slug": w.project.slug}, "methods": {"GET": {"expect": api_managers()}}},
+    "api-progress": {"kwargs": lambda w: {"slug": w.project.slug}, "methods": {"GET": {"expect": api_managers()}}},
     "api-project-audit": {"kwargs": lambda w: {"slug": w.project.slug},
                           "methods": {"GET": {"expect": api_managers(researcher=403)}}},
     "api-import": {"kwargs": lambda w: {"pk": w.job.pk}, "methods": {"GET": {"expect": api_managers()}}},
@@ -122,8 +158,6 @@ ROUTES = {
     "api-chain-edits": {"kwargs": lambda w: {"pk": w.chain.pk}, "methods": {
         "POST": {"expect": api_managers(201),
                  "body": lambda w: {"op": "reword", "revision": w.chain.revision, "index": 0, "text": "Reworded."}}}},
-    "api-export": {"kwargs": lambda w: {"slug": w.project.slug},
-                   "query": {"format": "prm800k"}, "methods": {"GET": {"expect": api_managers()}}},
 }
 
 # Django's admin: every admin URL answers staff only. The matrix checks the index and each model's

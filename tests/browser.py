@@ -113,6 +113,9 @@ class AsgiServer:
         return self.log.read_text(errors="replace")
 
 
+SERVER_POOL_SIZE = 4
+
+
 @pytest.fixture(scope="session")
 def asgi_server(django_db_setup, tmp_path_factory):
     """`daphne config.asgi:application` in a subprocess, on the test database and the suite's Redis.
@@ -128,7 +131,8 @@ def asgi_server(django_db_setup, tmp_path_factory):
         pytest.skip("broadcasts from the test process reach daphne only through Redis (set REDIS_URL)")
     test_database_url = urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + database["NAME"]).geturl()
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
-    env = {**os.environ, "DATABASE_URL": test_database_url, "DB_CONN_MAX_AGE": "0",
+    # Production's connection handling (docker-compose.yml): a pool of a few connections per process.
+    env = {**os.environ, "DATABASE_URL": test_database_url, "DB_CONN_MAX_AGE": "0", "DB_POOL_MAX_SIZE": str(SERVER_POOL_SIZE),
            "DJANGO_SETTINGS_MODULE": "config.settings",
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "platform"), os.environ.get("PYTHONPATH", "")])}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

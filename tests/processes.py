@@ -37,12 +37,13 @@ class WorkerProcess:
     env: dict[str, str]
     process: subprocess.Popen | None = None
     started: list = field(default_factory=list)
+    queues: str = "default"
 
     def start(self) -> "WorkerProcess":
         handle = self.log.open("ab")
         # Its own process group: kill() takes the worker and any child with it, as a machine dying would.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", "default",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", self.queues,
              "--loglevel=INFO", "--without-heartbeat", "--without-mingle", "--without-gossip"],
             cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
         self.started.append(self.process)
@@ -80,8 +81,8 @@ def worker_process(transactional_db, tmp_path):
     app.control.purge()  # messages left by earlier tests would run first
     made: list[WorkerProcess] = []
 
-    def make(**env: str) -> WorkerProcess:
-        worker = WorkerProcess(log=tmp_path / f"worker-{len(made)}.log", env=subprocess_env(**env))
+    def make(queues: str = "default", **env: str) -> WorkerProcess:
+        worker = WorkerProcess(log=tmp_path / f"worker-{len(made)}.log", env=subprocess_env(**env), queues=queues)
         made.append(worker)
         return worker
 

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from ..formats.parse import FORMATS
-from ..models import MAX_ACTIVE_SECONDS, MAX_RATING, Assignment, FinishReason, ImportJob, Project
+from ..models import MAX_ACTIVE_SECONDS, MAX_RATING, Assignment, FinishReason, ImportJob, Project, Role
 from ..services import LabelInput
 
 
@@ -160,6 +160,104 @@ class ChainEditInput(serializers.Serializer):
     separator = serializers.CharField(required=False, default=" ", trim_whitespace=False, allow_blank=True,
                                       max_length=10)
     mode = serializers.CharField(required=False, default="")
+
+
+# --- authoring ---------------------------------------------------------------------------------------
+
+class ProjectDetailOutput(serializers.ModelSerializer):
+    label_schema = serializers.JSONField(source="schema", help_text="The effective schema (defaults filled in).")
+
+    class Meta:
+        model = Project
+        fields = ["slug", "name", "guidelines", "guideline_version", "label_scale", "label_schema", "overlap_k",
+                  "segmentation", "assignment_order", "claim_timeout_minutes", "show_reference_answer",
+                  "gold_share", "archived_at", "created_at"]
+
+
+class ProjectCreateForUserInput(ProjectCreateInput):
+    copy_from = serializers.SlugField(required=False, default="", allow_blank=True,
+                                      help_text="Copy settings, schema and guidelines of this project of yours.")
+
+
+class ProjectUpdateInput(serializers.Serializer):
+    """Only the settings sent change."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    overlap_k = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    segmentation = serializers.CharField(required=False)
+    assignment_order = serializers.CharField(required=False)
+    claim_timeout_minutes = serializers.IntegerField(min_value=0, max_value=60 * 24 * 90, required=False,
+                                                     help_text="0: claims never expire.")
+    show_reference_answer = serializers.BooleanField(required=False)
+    gold_share = serializers.FloatField(min_value=0, max_value=1, required=False)
+
+
+class ArchiveInput(serializers.Serializer):
+    archived = serializers.BooleanField(default=True)
+
+
+class SchemaInput(serializers.Serializer):
+    label_schema = serializers.JSONField(help_text="scale, mode, error_types, require, finish_reasons, allow_reopen; "
+                                                   "a key left out keeps its default.")
+
+
+class GuidelinesInput(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=200_000)
+    note = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+
+
+class GuidelinesPreviewInput(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=200_000)
+
+
+class MemberAddInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=[r.value for r in Role])
+    create = serializers.BooleanField(default=False, help_text="Create the account if it does not exist.")
+    password = serializers.CharField(required=False, default="", allow_blank=True, max_length=128,
+                                     help_text="For a new account; empty: one is generated and answered once.")
+    email = serializers.EmailField(required=False, default="", allow_blank=True)
+
+
+class MemberRoleInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=[r.value for r in Role])
+
+
+class MemberOutput(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.CharField()
+    open = serializers.IntegerField()
+    submitted = serializers.IntegerField()
+    dropped = serializers.IntegerField(help_text="Skipped, expired or released.")
+    seconds_per_chain = serializers.IntegerField(allow_null=True)
+    last_submitted_at = serializers.DateTimeField(allow_null=True)
+
+
+class ImportPreviewInput(serializers.Serializer):
+    file = serializers.FileField()
+    format = serializers.ChoiceField(choices=("auto", *FORMATS), default="auto")
+
+
+class ChainListInput(serializers.Serializer):
+    source_model = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+    status = serializers.ChoiceField(choices=("", "unstarted", "open", "full"), required=False, default="")
+    flag = serializers.ChoiceField(choices=("", "gold", "planted", "screening", "edited"), required=False, default="")
+    q = serializers.CharField(required=False, default="", allow_blank=True, max_length=200,
+                              help_text="Part of the chain's id.")
+    after = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0,
+                                     help_text="The last id of the previous page.")
+
+
+class ChainRowOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    source_id = serializers.CharField()
+    source_model = serializers.CharField()
+    step_count = serializers.IntegerField()
+    revision = serializers.IntegerField()
+    held_slots = serializers.IntegerField()
+    is_gold = serializers.BooleanField()
+    is_screening = serializers.BooleanField()
+    priority = serializers.IntegerField()
 
 
 class AuditEventOutput(serializers.Serializer):

@@ -1,11 +1,21 @@
 from django.urls import path
 
-from . import views
+from . import authoring, views
 
 urlpatterns = [
     path("projects/", views.ProjectListApi.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", views.ProjectDetailApi.as_view(), name="api-project"),
     path("projects/<slug:slug>/imports/", views.ImportCreateApi.as_view(), name="api-import-create"),
+    path("projects/<slug:slug>/imports/preview/", authoring.ImportPreviewApi.as_view(), name="api-import-preview"),
+    path("projects/<slug:slug>/archive/", authoring.ProjectArchiveApi.as_view(), name="api-project-archive"),
+    path("projects/<slug:slug>/schema/", authoring.ProjectSchemaApi.as_view(), name="api-project-schema"),
+    path("projects/<slug:slug>/guidelines/", authoring.GuidelinesApi.as_view(), name="api-guidelines"),
+    path("projects/<slug:slug>/guidelines/preview/", authoring.GuidelinesPreviewApi.as_view(),
+         name="api-guidelines-preview"),
+    path("projects/<slug:slug>/members/", authoring.MemberListApi.as_view(), name="api-members"),
+    path("projects/<slug:slug>/members/<str:username>/", authoring.MemberDetailApi.as_view(), name="api-member"),
+    path("projects/<slug:slug>/chains/", authoring.ChainListApi.as_view(), name="api-chains"),
+    path("projects/<slug:slug>/progress/", authoring.ProjectProgressApi.as_view(), name="api-progress"),
     path("projects/<slug:slug>/audit/", views.ProjectAuditApi.as_view(), name="api-project-audit"),
     path("imports/<int:pk>/", views.ImportDetailApi.as_view(), name="api-import"),
     path("projects/<slug:slug>/queue/next/", views.QueueNextApi.as_view(), name="api-queue-next"),

@@ -1,6 +1,5 @@
 """Thin API views: parse input, call a service or selector, shape output."""
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
@@ -8,8 +7,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..exceptions import NotFound, PermissionDenied
-from ..models import Chain, ImportJob, Role
+from ..exceptions import NotFound
+from ..models import Chain, ImportJob
 from ..selectors import (
     MANAGE_ROLES,
     assignment_get_for_user,
@@ -29,18 +28,13 @@ from ..services import (
     assignment_reopen,
     assignment_skip,
     assignment_submit,
-    chain_resegment,
-    chain_step_delete,
-    chain_step_insert,
-    chain_step_reword,
-    chain_step_split,
-    chain_steps_merge,
+    chain_edit,
     import_job_create,
     import_jobs_maintain,
-    membership_set,
-    project_create,
+    project_create_for_user,
 )
 from ..services.import_jobs import import_job_live
+from .authoring import ProjectSettingsApi
 from .serializers import (
     AssignmentOutput,
     AssignmentSummaryOutput,
@@ -49,7 +43,8 @@ from .serializers import (
     ImportCreateInput,
     ImportJobOutput,
     LabelsSaveInput,
-    ProjectCreateInput,
+    ProjectCreateForUserInput,
+    ProjectDetailOutput,
     ProjectOutput,
     SaveOutput,
     SkipInput,
@@ -63,24 +58,22 @@ class ProjectListApi(APIView):
     def get(self, request):
         return Response(ProjectOutput(project_list_for_user(user=request.user), many=True).data)
 
-    @extend_schema(request=ProjectCreateInput, responses={201: ProjectOutput})
+    @extend_schema(request=ProjectCreateForUserInput, responses={201: ProjectDetailOutput})
     def post(self, request):
-        if not request.user.is_staff:
-            raise PermissionDenied("Only site staff create projects; ask an admin.")
-        data = ProjectCreateInput(data=request.data)
+        """Create a project (needs the site permission to create projects); you become its admin."""
+        data = ProjectCreateForUserInput(data=request.data)
         data.is_valid(raise_exception=True)
-        with transaction.atomic():
-            project = project_create(**data.validated_data, actor=request.user)
-            membership_set(project=project, user=request.user, role=Role.ADMIN, actor=request.user)
-        return Response(ProjectOutput(project).data, status=status.HTTP_201_CREATED)
+        project = project_create_for_user(user=request.user, **data.validated_data)
+        return Response(ProjectDetailOutput(project).data, status=status.HTTP_201_CREATED)
 
 
-class ProjectDetailApi(APIView):
-    @extend_schema(responses=ProjectOutput)
+class ProjectDetailApi(ProjectSettingsApi):
+    """A project (any member); PATCH changes its settings (researchers and admins)."""
+
+    @extend_schema(responses=ProjectDetailOutput)
     def get(self, request, slug):
         project = project_get_for_user(slug=slug, user=request.user)
-        return Response({**ProjectOutput(project).data, "label_schema": project.schema,
-                         "progress": project_progress(project=project)})
+        return Response({**ProjectDetailOutput(project).data, "progress": project_progress(project=project)})
 
 
 class ImportCreateApi(APIView):
@@ -238,20 +231,7 @@ class ChainEditApi(APIView):
         data = ChainEditInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        common = {"chain": chain, "user": request.user, "revision": v["revision"]}
-        op = v["op"]
-        if op == "split":
-            chain_step_split(**common, index=v["index"], at=v["at"], texts=v["texts"])
-        elif op == "merge":
-            chain_steps_merge(**common, index=v["index"], count=v["count"], separator=v["separator"])
-        elif op == "reword":
-            chain_step_reword(**common, index=v["index"], text=v["text"])
-        elif op == "insert":
-            chain_step_insert(**common, index=v["index"], text=v["text"])
-        elif op == "delete":
-            chain_step_delete(**common, index=v["index"])
-        else:
-            chain_resegment(**common, mode=v["mode"])
+        chain_edit(chain=chain, user=request.user, **v)
         return Response(_chain_body(chain), status=status.HTTP_201_CREATED)
 
 

@@ -1,31 +1,31 @@
 """Claiming chains from the queue, autosaving labels, submitting. Every write owns its transaction."""
 
 from dataclasses import dataclass, fields
+from datetime import timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
+from django.db import transaction
+from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from .. import steps as step_store
-from ..exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from ..exceptions import Conflict, NotFound, ValidationFailed
 from ..models import (
     MAX_ACTIVE_SECONDS,
     OPEN_STATUSES,
     Annotation,
     Assignment,
     AssignmentStatus,
-    Chain,
     ChainRevision,
     FinishReason,
     Project,
-    Role,
     StepLabel,
 )
 from ..realtime import broadcast_project_event
 from ..schema import missing_required
-from ..selectors import LABEL_FIELDS, assignment_steps, membership_role
+from ..selectors import LABEL_FIELDS, assignment_steps, assignments_of_member
 from .audit import audit_record
+from .queue import free_slots
 
 MAX_TEXT = 20_000  # rationale / correction / comment
 MAX_LABELS_PER_SAVE = 20_000
@@ -84,70 +84,6 @@ class SaveResult:
         return self.id
 
 
-def assignment_claim_next(*, project: Project, user) -> Assignment | None:
-    """The user's open assignment in `project`, else a newly claimed chain, else None (queue empty).
-
-    Honours overlap k: a chain holds at most k annotator slots; the unique (chain, slot) constraint
-    backs this when two annotators claim at the same moment.
-    """
-    role = membership_role(user=user, project=project)
-    if role is None:
-        raise NotFound("You are not a member of this project.")
-    if role not in (Role.ANNOTATOR, Role.ADMIN):
-        raise PermissionDenied("Only the project's annotators (and admins) take chains from its queue; "
-                               "ask a project admin for the annotator role.")
-    for _attempt in range(20):
-        try:
-            with transaction.atomic():
-                outcome = _claim(project, user)
-        except IntegrityError:
-            continue  # another annotator took the same slot between our read and write: look again
-        if outcome is _FULL:
-            continue  # the chain we waited for filled up meanwhile; the next query no longer offers it
-        if outcome is not None and outcome.created_now:
-            transaction.on_commit(lambda: broadcast_project_event(project.pk, "assignment.claimed", {}))
-        return outcome.assignment if outcome else None
-    raise Conflict("The queue is busy; try again in a moment.")
-
-
-@dataclass
-class _Claimed:
-    assignment: Assignment
-    created_now: bool
-
-
-_FULL = object()
-
-
-def _claim(project: Project, user):
-    mine = Assignment.objects.filter(chain__project=project, annotator=user, status__in=OPEN_STATUSES)
-    current = mine.order_by("created_at").first()
-    if current is not None:
-        return _Claimed(current, False)
-    held = (Assignment.objects.filter(chain=OuterRef("pk"), slot__isnull=False).order_by()
-            .values("chain").annotate(n=Count("id")).values("n"))
-    candidates = (
-        Chain.objects.filter(project=project)
-        .exclude(assignments__annotator=user)
-        .annotate(held=Coalesce(Subquery(held, output_field=IntegerField()), Value(0)))
-        .filter(held__lt=project.overlap_k)
-        # Chains already started first: k passes over one chain finish sooner, and review can begin.
-        .order_by("-held", "id")
-    )
-    # Lock one chain row: a second claimer of the same chain waits the few milliseconds until the
-    # first commits, then counts the slots again (a fresh statement sees the first one's row). One
-    # row per transaction, so two claimers never hold locks the other wants.
-    chain = candidates.select_for_update(of=("self",)).first()
-    if chain is None:
-        return None
-    taken = set(Assignment.objects.filter(chain=chain, slot__isnull=False).values_list("slot", flat=True))
-    free = [slot for slot in range(project.overlap_k) if slot not in taken]
-    if not free:
-        return _FULL
-    return _Claimed(Assignment.objects.create(chain=chain, annotator=user, slot=free[0], revision=chain.revision),
-                    True)
-
-
 def _check_active_seconds(active_seconds: int | None) -> None:
     if active_seconds is not None and not 0 <= active_seconds <= MAX_ACTIVE_SECONDS:
         raise ValidationFailed(f"active_seconds must be between 0 and {MAX_ACTIVE_SECONDS:,} (30 days); it is "
@@ -203,11 +139,12 @@ def _upsert(assignment_id: int, keys: list[int], labels: list[LabelInput]) -> in
 def _read_for_save(pk: int, user) -> dict:
     """The assignment's state for a save, its project's schema and its revision's shape: one query."""
     revision = ChainRevision.objects.filter(chain=OuterRef("chain"), number=OuterRef("revision"))
-    row = (Assignment.objects.filter(pk=pk, annotator=user)
+    row = (assignments_of_member(user=user).filter(pk=pk)
            .annotate(step_count=Subquery(revision.values("step_count")[:1]),
                      step_keys=Subquery(revision.values("step_keys")[:1]))
            .values("id", "status", "version", "last_save_key", "active_seconds", "chain_id", "step_count",
-                   "step_keys", "chain__project__label_scale", "chain__project__label_schema").first())
+                   "step_keys", "chain__project__label_scale", "chain__project__label_schema",
+                   "chain__project__claim_timeout_minutes").first())
     if row is None:
         raise NotFound("No such assignment among yours.")
     project = Project(label_scale=row["chain__project__label_scale"], label_schema=row["chain__project__label_schema"])
@@ -243,6 +180,9 @@ def assignment_labels_save(*, assignment: Assignment | int, user, labels: list[L
             changes["active_seconds"] = Greatest(F("active_seconds"), Value(active_seconds))
         if row["status"] == AssignmentStatus.ASSIGNED:
             changes.update(status=AssignmentStatus.IN_PROGRESS, started_at=timezone.now())
+        if row["chain__project__claim_timeout_minutes"]:
+            # A save keeps the claim alive: the expiry sweep's condition (expires_at < now) fails after it.
+            changes["expires_at"] = timezone.now() + timedelta(minutes=row["chain__project__claim_timeout_minutes"])
         updated = Assignment.objects.filter(pk=pk, version=version, status__in=OPEN_STATUSES).update(**changes)
         if updated != 1:
             # Lost a race, or the page is stale, or it is a retry of a save that was still running.
@@ -267,8 +207,8 @@ def assignment_submit(*, assignment: Assignment | SaveResult | int, user, finish
     _check_active_seconds(active_seconds)
     with transaction.atomic():
         # NO KEY UPDATE: serializes submits and saves of this assignment, blocks no insert that points at it.
-        assignment = (Assignment.objects.select_for_update(no_key=True).select_related("chain__project")
-                      .filter(pk=pk, annotator=user).first())
+        assignment = (assignments_of_member(user=user).select_for_update(no_key=True, of=("self",))
+                      .select_related("chain__project").filter(pk=pk).first())
         if assignment is None:
             raise NotFound("No such assignment among yours.")
         project = assignment.chain.project
@@ -361,10 +301,17 @@ def assignment_skip(*, assignment: Assignment | SaveResult, user, reason: str = 
     if len(reason) > 2000:
         raise ValidationFailed("the reason is at most 2,000 characters.", field="reason")
     with transaction.atomic():
-        updated = Assignment.objects.filter(pk=assignment.pk, annotator=user, status__in=OPEN_STATUSES).update(
-            status=AssignmentStatus.SKIPPED, slot=None, version=F("version") + 1, skip_reason=reason)
+        # NO KEY UPDATE on the assignment: its slot is read and freed by this transaction alone.
+        held = (assignments_of_member(user=user).filter(pk=assignment.pk, status__in=OPEN_STATUSES)
+                .select_for_update(no_key=True, of=("self",)).values("chain_id", "slot").first())
+        updated = 0
+        if held is not None:
+            updated = Assignment.objects.filter(pk=assignment.pk, status__in=OPEN_STATUSES).update(
+                status=AssignmentStatus.SKIPPED, slot=None, version=F("version") + 1, skip_reason=reason)
+        if updated == 1 and held["slot"] is not None:
+            free_slots([held["chain_id"]])
         if updated != 1:
-            if not Assignment.objects.filter(pk=assignment.pk, annotator=user).exists():
+            if not assignments_of_member(user=user).filter(pk=assignment.pk).exists():
                 raise NotFound("No such assignment among yours.")
             raise Conflict("This assignment is no longer open; it cannot be skipped.")
     return Assignment.objects.get(pk=assignment.pk)
@@ -386,8 +333,8 @@ def assignment_reopen(*, assignment: Assignment | int, user) -> Assignment:
     pk = assignment if isinstance(assignment, int) else assignment.pk
     with transaction.atomic():
         # NO KEY UPDATE, as in submit: serializes with a submit or save of this assignment.
-        row = (Assignment.objects.select_for_update(no_key=True).select_related("chain__project")
-               .filter(pk=pk, annotator=user).first())
+        row = (assignments_of_member(user=user).select_for_update(no_key=True, of=("self",))
+               .select_related("chain__project").filter(pk=pk).first())
         if row is None:
             raise NotFound("No such assignment among yours.")
         project = row.chain.project

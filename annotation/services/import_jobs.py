@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ..exceptions import ValidationFailed
+from ..exceptions import Conflict, ValidationFailed
 from ..formats import FileRefused, RowError
 from ..models import ImportJob, ImportStatus, Project
 from ..realtime import broadcast_project_event
@@ -46,6 +46,9 @@ def import_job_live(job: ImportJob) -> dict:
 def import_job_create(*, project: Project, user, upload: UploadedFile, fmt: str = "auto",
                       update_labels: bool = False) -> ImportJob:
     """Store the upload and run it: at once when small (the answer carries the result), else on a worker."""
+    if project.archived_at is not None:
+        raise Conflict(f"Project '{project.slug}' is archived; bring it back (its settings page) to import.",
+                       field="project")
     limit = settings.STEPWISE_IMPORT_MAX_BYTES
     if upload.size > limit:
         raise ValidationFailed(f"{upload.name} is {file_size(upload.size)}; at most {file_size(limit)} per import "

@@ -150,3 +150,26 @@ def chain_resegment(*, chain: Chain, user, revision: int, mode: str) -> ChainRev
 
     return _edit(chain=chain, user=user, revision=revision, kind=RevisionKind.RESEGMENT, detail={"mode": mode},
                  make=make)
+
+
+EDIT_OPS = ("split", "merge", "reword", "insert", "delete", "resegment")
+
+
+def chain_edit(*, chain: Chain, user, revision: int, op: str, index: int = 0, at: int | None = None,
+               texts: list[str] | None = None, text: str = "", count: int = 2, separator: str = " ",
+               mode: str = "") -> ChainRevision:
+    """One entry point for the API and the step editor page: the edit `op` with its arguments."""
+    common = {"chain": chain, "user": user, "revision": revision}
+    if op == "split":
+        return chain_step_split(**common, index=index, at=at, texts=texts)
+    if op == "merge":
+        return chain_steps_merge(**common, index=index, count=count, separator=separator)
+    if op == "reword":
+        return chain_step_reword(**common, index=index, text=text)
+    if op == "insert":
+        return chain_step_insert(**common, index=index, text=text)
+    if op == "delete":
+        return chain_step_delete(**common, index=index)
+    if op == "resegment":
+        return chain_resegment(**common, mode=mode)
+    raise ValidationFailed(f"'{op}' is not an edit; use one of {', '.join(EDIT_OPS)}.", field="op")

@@ -10,7 +10,8 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from annotation.routing import websocket_urlpatterns  # noqa: E402
+from annotation.routing import websocket_urlpatterns as annotation_websockets  # noqa: E402
+from oversight.routing import websocket_urlpatterns as oversight_websockets  # noqa: E402
 
 from .limits import BodyLimit  # noqa: E402
 from .security import OriginValidator  # noqa: E402
@@ -20,6 +21,6 @@ from .security import OriginValidator  # noqa: E402
 application = BodyLimit(ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(annotation_websockets + oversight_websockets))),
     }
 ))

@@ -76,8 +76,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, so it sees the exceptions of views: a lost database connection answers 503, not 500.
+    # Last, so they see the exceptions of views: a lost database connection answers 503, and a domain
+    # error reaching a page (NotFound, PermissionDenied) its own status, not 500.
     "config.security.DatabaseUnavailableMiddleware",
+    "annotation.middleware.StepwiseErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -116,6 +118,15 @@ if EMBEDDED:
     }
 else:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    # A psycopg connection pool per process (Django 5.1+). Under ASGI every request may run in another
+    # thread, so Django's own persistent connections (CONN_MAX_AGE) pile up to PostgreSQL's client limit,
+    # and a fresh connection per request costs a PostgreSQL backend fork: the pool lends one per request.
+    # Size it to (web threads + Celery concurrency) per process, and keep the sum under max_connections.
+    if DB_POOL_MAX_SIZE := env_int("DB_POOL_MAX_SIZE", 0):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django must not as well
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(env_int("DB_POOL_MIN_SIZE", 2), DB_POOL_MAX_SIZE), "max_size": DB_POOL_MAX_SIZE,
+            "timeout": env_int("DB_POOL_TIMEOUT", 10)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -266,7 +277,20 @@ if STEPWISE_IMPORT_STALE_SECONDS <= 2 * STEPWISE_IMPORT_HEARTBEAT_SECONDS:
 STEPWISE_IMPORT_QUEUE_TIMEOUT = env_int("STEPWISE_IMPORT_QUEUE_TIMEOUT", 30 * 60, minimum=60)
 # The annotation workspace loads these ES modules (static paths) after itself: extensions such as the
 # oversight app's critiques register through window.StepwiseWorkspace (docs/architecture.md).
-STEPWISE_WORKSPACE_EXTENSIONS = env_list("STEPWISE_WORKSPACE_EXTENSIONS", [])
+# The oversight app's module (js/oversight/workspace.js) asks the oversight API first and shows nothing,
+# and opens no websocket, on an assignment with no assistance.
+STEPWISE_WORKSPACE_EXTENSIONS = env_list("STEPWISE_WORKSPACE_EXTENSIONS", ["js/oversight/workspace.js"])
+# A deployment points every pass that names no backend at its model server by environment alone: with
+# STEPWISE_MODEL_BASE_URL set (an OpenAI-compatible server, up to /v1) a backend named `default` exists.
+STEPWISE_MODEL_BASE_URL = env_str("STEPWISE_MODEL_BASE_URL")
+STEPWISE_MODEL_ID = env_str("STEPWISE_MODEL_ID")
+if STEPWISE_MODEL_BASE_URL and not STEPWISE_MODEL_ID:
+    raise ImproperlyConfigured("STEPWISE_MODEL_BASE_URL is set but STEPWISE_MODEL_ID is not: name the model the "
+                               "server serves (its id in GET /v1/models).")
+# Model answers larger than this are refused, never read whole (oversight/client.py).
+STEPWISE_MODEL_MAX_RESPONSE_BYTES = env_int("STEPWISE_MODEL_MAX_RESPONSE_BYTES", 1 << 20, minimum=1024)
+# Chains per oversight task: one task runs their requests together, so the server stays saturated.
+STEPWISE_OVERSIGHT_BATCH = env_int("STEPWISE_OVERSIGHT_BATCH", 50, minimum=1)
 # Uploads larger than this are written to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
@@ -275,6 +299,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 # worker died, re-send undelivered ones, delete old uploads.
 CELERY_BEAT_SCHEDULE = {
     "import-jobs-maintain": {"task": "annotation.tasks.import_jobs_maintain_task", "schedule": 30.0},
+    # Passes a project runs on import (and on disagreement) start here: annotation never calls oversight.
+    "oversight-policies-apply": {"task": "oversight.tasks.oversight_policies_apply_task", "schedule": 30.0},
+    # Stale claims (no save within the project's claim timeout) go back to the queue.
+    "assignments-expire": {"task": "annotation.tasks.assignments_expire_task", "schedule": 60.0},
 }
 
 # The cache carries import heartbeats and progress between worker and web processes: Redis when

@@ -26,6 +26,10 @@ urlpatterns = [
     # Before annotation's urls, which map the same path to DRF's unthrottled view.
     path("api/auth/token/", TokenObtainApi.as_view(), name="api-token"),
     path("api/", include("annotation.api.urls")),
+    path("api/", include("oversight.api.urls")),
     path("api/", include("review.api.urls")),
+    path("", include("review.quality_urls")),
+    path("api/", include("review.api.releases_urls")),
+    path("", include("review.releases_urls")),
     path("", include("annotation.urls")),
 ]

@@ -29,8 +29,8 @@ def actions(project=None):
 @pytest.mark.django_db
 def test_role_changes_imports_and_submissions_are_recorded(project, make_user, researcher, annotator):
     admin = make_user("boss")
-    membership_set(project=project, user=admin, role=Role.ADMIN, actor=researcher)
-    membership_set(project=project, user=admin, role=Role.ADMIN, actor=researcher)  # no change: no event
+    membership_set(project=project, user=admin, role=Role.REVIEWER, by=researcher)
+    membership_set(project=project, user=admin, role=Role.REVIEWER, by=researcher)  # no change: no event
     job = import_job_create(project=project, user=researcher, upload=SimpleUploadedFile("a.jsonl", ROWS))
     assignment = assignment_claim_next(project=project, user=annotator)
     assignment_submit(assignment=assignment, user=annotator, finish_reason="solution", version=assignment.version,
@@ -38,7 +38,7 @@ def test_role_changes_imports_and_submissions_are_recorded(project, make_user, r
     assert actions(project) == ["project.created", "membership.set", "membership.set", "membership.set",
                                 "import.done", "assignment.submitted"]
     role = AuditEvent.objects.filter(action="membership.set", detail__user="boss").get()
-    assert (role.actor_name, role.detail["role"], role.detail["before"]) == ("res", "admin", None)
+    assert (role.actor_name, role.detail["role"], role.detail["before"]) == ("res", "reviewer", None)
     imported = AuditEvent.objects.get(action="import.done")
     assert imported.object_id == str(job.pk) and imported.detail["chains_created"] == 1
     assert imported.actor_name == "res" and imported.project_slug == project.slug

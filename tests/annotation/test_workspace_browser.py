@@ -114,7 +114,8 @@ def test_a_whole_chain_by_keyboard_with_every_field(live_server, make_user, page
     expect(page.locator('input[name=finish_reason][value="found_error"]')).to_be_focused()
     expect(page.locator("input[name=finish_reason]:checked")).to_have_count(0)
     page.keyboard.press("Space")
-    # Active time counts whole seconds: on a fast run the chain is done within the first one.
+    # Active time ticks once a second while someone works; a fast run waits for the first tick so the
+    # submitted figure is known to be counted (0 would also be right after less than a second).
     expect(page.locator("#active-time")).not_to_have_text("0:00:00")
     page.keyboard.press("Control+Enter")
     expect(page.locator("#done")).to_be_visible()

@@ -1,4 +1,9 @@
-"""python manage.py export_dataset --project SLUG --format prm800k|trl-stepwise|processbench --out PATH"""
+"""python manage.py export_dataset --project SLUG --format NAME --out PATH
+
+NAME: prm800k, trl-stepwise, processbench, math-shepherd, preference, openai-preference, parquet, oversight
+(one line per model-assistance result, oversight/exporting.py).
+For a versioned, reproducible dataset with a split by problem, use `release_build`.
+"""
 
 import sys
 from pathlib import Path
@@ -7,7 +12,9 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotation.models import Chain, Project
+from oversight.exporting import oversight_export_lines
 from review.exporters import FORMATS
+from review.releases_export import EXTRA_FORMATS, export_extra_lines, export_parquet
 from review.selectors import export_lines
 
 
@@ -16,8 +23,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True)
-        parser.add_argument("--format", required=True, choices=FORMATS)
-        parser.add_argument("--out", required=True, help="Output path, or - for standard output.")
+        parser.add_argument("--format", required=True, choices=[*FORMATS, *EXTRA_FORMATS, "oversight"])
+        parser.add_argument("--out", required=True, help="Output path, or - for standard output (not for parquet).")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, project: str, format: str, out: str, no_progress: bool, **options):
@@ -30,12 +37,29 @@ class Command(BaseCommand):
             raise CommandError(f"{path.parent}: no such folder for --out.")
         # Write to a temporary name and rename at the end: a failed export never leaves half a file.
         partial = path.with_name(path.name + ".partial")
+        if format == "parquet":
+            if to_stdout:
+                raise CommandError("--format parquet needs a file for --out (Parquet is not a stream).")
+            try:
+                rows = export_parquet(project=target, out=partial)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            partial.replace(path)
+            self.stdout.write(self.style.SUCCESS(f"{path}: parquet, {rows} rows."))
+            return
+        if format == "oversight":  # one line per model-assistance result, not per chain
+            chunks = oversight_export_lines(project=target)
+        elif format in FORMATS:
+            chunks = export_lines(project=target, fmt=format)
+        else:
+            chunks = export_extra_lines(project=target, fmt=format)
         handle = sys.stdout.buffer if to_stdout else partial.open("wb")
         rows = 0
         bar = tqdm(total=Chain.objects.filter(project=target).count(), unit="chain", file=self.stderr._out,
                    disable=no_progress or to_stdout, leave=False)
         try:
-            for chunk in export_lines(project=target, fmt=format):
+            for chunk in chunks:
                 handle.write(chunk)
                 rows += 1
                 if rows % 1000 == 0:

@@ -1,0 +1,384 @@
+"""Every write of quality control: the review policy, the disagreement queue, reviewers' decisions and
+final labels, gold and planted-error chains. Each function owns its transaction.
+
+Never changes what annotators submitted. Every reviewer action is a Decision row (append-only); a
+final label names the decision that set it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import orjson
+from django.db import transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from annotation.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from annotation.models import Assignment, AssignmentStatus, Chain, Project
+from annotation.selectors import chain_steps, membership_role
+from annotation.services.imports import chains_import
+
+from .quality.triage import LabelSetInput, triage_chain
+from .quality_models import (
+    MAX_NOTE,
+    ConsensusMethod,
+    Decision,
+    DecisionKind,
+    FinalLabel,
+    ItemStatus,
+    QueueRule,
+    ReviewItem,
+    ReviewPolicy,
+)
+from .quality_selectors import (
+    ADJUDICATE_ROLES,
+    POLICY_ROLES,
+    answer_correct,
+    categories_of,
+    current_step_keys,
+    policy_of,
+    submitted_sets,
+)
+
+MAX_LABELS_PER_DECISION = 10_000
+BATCH = 500  # chains judged per transaction
+MAX_KEY = 64
+
+
+# --- policy -----------------------------------------------------------------------------------------
+
+def review_policy_set(*, project: Project, user, **values) -> ReviewPolicy:
+    """Change the fields given (queue_rule, alpha_threshold, min_annotators, consensus, show_annotator_names,
+    fast_seconds_per_step, gold_share); the others keep their values. Researchers and admins."""
+    if membership_role(user=user, project=project) not in POLICY_ROLES:
+        raise PermissionDenied("Only researchers and admins set a project's review policy.")
+    checks = {
+        "queue_rule": lambda v: v in QueueRule.values, "consensus": lambda v: v in ConsensusMethod.values,
+        "alpha_threshold": lambda v: isinstance(v, int | float) and -1 <= v <= 1,
+        "min_annotators": lambda v: isinstance(v, int) and 2 <= v <= 20,
+        "show_annotator_names": lambda v: isinstance(v, bool),
+        "fast_seconds_per_step": lambda v: isinstance(v, int | float) and 0 <= v <= 3600,
+        "gold_share": lambda v: isinstance(v, int | float) and 0 <= v <= 1,
+    }
+    expected = {"queue_rule": " or ".join(QueueRule.values), "consensus": " or ".join(ConsensusMethod.values),
+                "alpha_threshold": "a number from -1 to 1", "min_annotators": "an integer from 2 to 20",
+                "show_annotator_names": "true or false", "fast_seconds_per_step": "seconds from 0 to 3600",
+                "gold_share": "a share from 0 to 1"}
+    for name, value in values.items():
+        if name not in checks:
+            raise ValidationFailed(f"'{name}' is not a review policy setting; use {', '.join(checks)}.", field=name)
+        if isinstance(value, bool) and name != "show_annotator_names" or not checks[name](value):
+            raise ValidationFailed(f"{name} is {value!r}; expected {expected[name]}.", field=name)
+    with transaction.atomic():
+        policy, _ = ReviewPolicy.objects.get_or_create(project=project)
+        fields = [n for n in values if n != "gold_share"]
+        for name in fields:
+            setattr(policy, name, values[name])
+        if fields:
+            policy.save(update_fields=[*fields, "updated_at"])
+        if "gold_share" in values:
+            Project.objects.filter(pk=project.pk).update(gold_share=values["gold_share"])
+            project.gold_share = values["gold_share"]
+    return policy
+
+
+# --- the queue --------------------------------------------------------------------------------------
+
+def review_queue_refresh(*, project: Project, chain_ids: list[int] | None = None) -> dict[str, int]:
+    """Judge the chains whose submitted passes changed since they were last judged, against the project's
+    rule and flags: open an item for each that needs a reviewer, mark the others clear. Adjudicated items
+    stay settled; a chain sent back for rework is judged again once a new pass is submitted.
+
+    A handful of queries per batch of BATCH chains, whatever the batch holds; one to find what changed.
+    Safe to run twice and concurrently: one row per chain (unique), items locked per batch.
+    """
+    policy = policy_of(project=project)
+    submitted = Assignment.objects.filter(chain__project=project, status=AssignmentStatus.SUBMITTED)
+    if chain_ids is not None:
+        submitted = submitted.filter(chain_id__in=chain_ids)
+    state = {row[0]: (row[1], row[2]) for row in submitted.order_by().values("chain_id").annotate(
+        n=Count("id"), t=Max("submitted_at")).values_list("chain_id", "n", "t")}
+    judged = {row[0]: (row[1], row[2]) for row in ReviewItem.objects.filter(project=project).values_list(
+        "chain_id", "judged_submissions", "judged_last")}
+    stale = sorted(cid for cid, (n, t) in state.items() if n >= policy.min_annotators and judged.get(cid) != (n, t))
+    # Chains that fell below the minimum (a pass reopened) and are still waiting leave the queue.
+    below = [cid for cid, (n, _t) in judged.items() if state.get(cid, (0, None))[0] < policy.min_annotators
+             and (chain_ids is None or cid in chain_ids)]
+    counts = {"judged": 0, "opened": 0, "cleared": 0, "settled": 0}
+    if below:
+        counts["cleared"] += ReviewItem.objects.filter(chain_id__in=below, status=ItemStatus.OPEN).update(
+            status=ItemStatus.CLEAR, reasons=[], judged_submissions=0, judged_last=None)
+    categories = categories_of(project)
+    for at in range(0, len(stale), BATCH):
+        ids = stale[at:at + BATCH]
+        chains = {c.pk: c for c in Chain.objects.filter(pk__in=ids).select_related("problem")}
+        sets = submitted_sets(chain_ids=ids)
+        keys = current_step_keys(chains=list(chains.values()))
+        found = {}
+        for cid in ids:
+            position = {k: i for i, k in enumerate(keys[cid])}
+            inputs = [LabelSetInput(coder=s.username,
+                                    ratings={position[k]: r for k, r in s.ratings().items() if k in position},
+                                    active_seconds=s.active_seconds) for s in sets.get(cid, [])]
+            found[cid] = triage_chain(inputs, rule=policy.queue_rule, alpha_threshold=policy.alpha_threshold,
+                                      answer_correct=answer_correct(chains[cid]),
+                                      fast_seconds_per_step=policy.fast_seconds_per_step, categories=categories)
+        counts["judged"] += len(ids)
+        with transaction.atomic():
+            # Locks this batch's items: a decision or another refresh on them waits until this one commits.
+            items = {i.chain_id: i for i in ReviewItem.objects.select_for_update().filter(chain_id__in=ids)}
+            new, changed = [], []
+            for cid in ids:
+                n, last = state[cid]
+                triage = found[cid]
+                status = ItemStatus.OPEN if triage.reasons else ItemStatus.CLEAR
+                item = items.get(cid)
+                if item is None:
+                    new.append(ReviewItem(chain_id=cid, project=project, status=status, reasons=triage.reasons,
+                                          detail=triage.detail(), n_annotators=n, judged_submissions=n,
+                                          judged_last=last))
+                    counts["opened" if triage.reasons else "cleared"] += 1
+                    continue
+                settled = item.status == ItemStatus.RESOLVED or (
+                    item.status == ItemStatus.REWORK and n <= item.judged_submissions)
+                if settled:
+                    counts["settled"] += 1
+                else:
+                    if status == ItemStatus.OPEN and item.status != ItemStatus.OPEN:
+                        counts["opened"] += 1
+                    item.status = status
+                    item.reasons, item.detail = triage.reasons, triage.detail()
+                item.n_annotators, item.judged_submissions, item.judged_last = n, n, last
+                changed.append(item)
+            ReviewItem.objects.bulk_create(new, ignore_conflicts=True)  # a concurrent refresh may have made one
+            ReviewItem.objects.bulk_update(changed, ["status", "reasons", "detail", "n_annotators",
+                                                     "judged_submissions", "judged_last"])
+    return counts
+
+
+# --- decisions --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FinalLabelInput:
+    step: int  # 0-based index in the chain's current revision
+    rating: int
+    reason: str = ""
+
+
+def _check_reviewer(chain: Chain, reviewer) -> None:
+    if membership_role(user=reviewer, project=chain.project) not in ADJUDICATE_ROLES:
+        raise PermissionDenied("Only reviewers and admins of this project adjudicate chains.")
+    if Assignment.objects.filter(chain=chain, annotator=reviewer).exists():
+        raise PermissionDenied("You annotated this chain, so you cannot adjudicate it: another reviewer must.")
+
+
+def _check_text(value: str, name: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{name} must be text; got {type(value).__name__}.", field=name)
+    if len(value) > MAX_NOTE:
+        raise ValidationFailed(f"{name} is {len(value):,} characters; at most {MAX_NOTE:,}.", field=name)
+    return value.strip()
+
+
+def _locked_chain(chain: Chain) -> Chain:
+    # NO KEY UPDATE on the chain row: serializes two reviewers' decisions on one chain (the final labels
+    # and the item must come from one of them, whole) without blocking any insert that points at it.
+    locked = Chain.objects.select_for_update(no_key=True).select_related("project", "problem").filter(pk=chain.pk).first()
+    if locked is None:
+        raise NotFound("The chain no longer exists.")
+    return locked
+
+
+def _replayed(chain: Chain, request_key: str, kind: str) -> Decision | None:
+    if len(request_key) > MAX_KEY:
+        raise ValidationFailed(f"request_key is at most {MAX_KEY} characters.", field="request_key")
+    if not request_key:
+        return None
+    found = Decision.objects.filter(chain=chain, request_key=request_key).first()
+    if found is not None and found.kind != kind:
+        raise Conflict(f"request_key '{request_key}' was already used for a {found.kind} decision on this chain.",
+                       field="request_key")
+    return found
+
+
+def chain_adjudicate(*, chain: Chain, reviewer, labels: list[FinalLabelInput], note: str, request_key: str = "",
+                     revision: int | None = None) -> Decision:
+    """Set final labels on steps of the chain, with a note; resolve its queue item. One decision, audited.
+
+    Idempotent: a retry with the same `request_key` returns the stored decision; labels equal to the final
+    labels already set change nothing and add no change rows. `revision` (the one the reviewer saw)
+    refuses a decision made on steps an edit has since replaced.
+    """
+    note = _check_text(note, "note")
+    if not note:
+        raise ValidationFailed("Write a note: why these are the final labels (the audit log keeps it).", field="note")
+    if not labels:
+        raise ValidationFailed("Set at least one final label (a step and its rating).", field="labels")
+    if len(labels) > MAX_LABELS_PER_DECISION:
+        raise ValidationFailed(f"{len(labels):,} labels in one decision; at most {MAX_LABELS_PER_DECISION:,}.",
+                               field="labels")
+    _check_reviewer(chain, reviewer)
+    allowed = categories_of(chain.project)
+    with transaction.atomic():
+        chain = _locked_chain(chain)
+        if (found := _replayed(chain, request_key, DecisionKind.ADJUDICATE)) is not None:
+            return found
+        if revision is not None and revision != chain.revision:
+            raise Conflict(f"The chain was edited (revision {chain.revision}; you saw {revision}). Reload the page "
+                           "and adjudicate the current steps.", field="revision")
+        steps = chain_steps(chain=chain)
+        seen: set[int] = set()
+        for n, label in enumerate(labels):
+            where = f"labels[{n}]"
+            if not isinstance(label.step, int) or isinstance(label.step, bool) or not 0 <= label.step < len(steps.keys):
+                raise ValidationFailed(f"{where}.step is {label.step!r}; expected a step index from 0 to "
+                                       f"{len(steps.keys) - 1}.", field="labels")
+            if label.step in seen:
+                raise ValidationFailed(f"{where}: step {label.step} appears twice; give each step once.", field="labels")
+            seen.add(label.step)
+            if label.rating not in allowed or isinstance(label.rating, bool):
+                raise ValidationFailed(f"{where}.rating is {label.rating!r}; expected one of "
+                                       f"{', '.join(str(r) for r in allowed)}.", field="labels")
+            _check_text(label.reason, f"{where}.reason")
+        current = {row.step_key: row for row in FinalLabel.objects.filter(chain=chain)}
+        changes = []
+        for label in labels:
+            key = steps.keys[label.step]
+            old = current.get(key)
+            reason = label.reason.strip()
+            if old is not None and old.rating == label.rating and old.reason == reason:
+                continue
+            changes.append({"step": label.step, "key": key, "old": old.rating if old else None, "new": label.rating,
+                            "reason": reason})
+        item = ReviewItem.objects.filter(chain=chain).first()
+        if not changes and (item is None or item.status in (ItemStatus.RESOLVED, ItemStatus.CLEAR)):
+            latest = Decision.objects.filter(chain=chain, kind=DecisionKind.ADJUDICATE).order_by("-id").first()
+            if latest is not None:
+                return latest  # the same final labels again: nothing to record
+        decision = Decision.objects.create(chain=chain, reviewer=reviewer, kind=DecisionKind.ADJUDICATE, note=note,
+                                           changes=changes, revision=chain.revision, request_key=request_key)
+        for change in changes:
+            FinalLabel.objects.update_or_create(chain=chain, step_key=change["key"], defaults={
+                "rating": change["new"], "reason": change["reason"], "decision": decision, "set_by": reviewer})
+        if item is not None:
+            ReviewItem.objects.filter(pk=item.pk).update(status=ItemStatus.RESOLVED, resolved_at=timezone.now(),
+                                                         resolved_by=reviewer, updated_at=timezone.now())
+    return decision
+
+
+def chain_send_back(*, chain: Chain, reviewer, note: str, request_key: str = "") -> Decision:
+    """Send the chain back for rework (bad segmentation, a problem to fix): the item waits until a new pass
+    is submitted, then is judged again. Recorded as a decision."""
+    return _simple_decision(chain, reviewer, DecisionKind.REWORK, note, request_key, ItemStatus.REWORK, {})
+
+
+def chain_request_debate(*, chain: Chain, reviewer, step: int, note: str = "", request_key: str = "") -> Decision:
+    """Ask for a model debate on a contested step (run by oversight when its passes are enabled). Recorded."""
+    steps = chain_steps(chain=chain)
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < len(steps.keys):
+        raise ValidationFailed(f"step is {step!r}; expected a step index from 0 to {len(steps.keys) - 1}.", field="step")
+    return _simple_decision(chain, reviewer, DecisionKind.DEBATE, note, request_key, None,
+                            {"step": step, "key": steps.keys[step]})
+
+
+def _simple_decision(chain, reviewer, kind, note, request_key, status, change) -> Decision:
+    note = _check_text(note, "note")
+    if kind == DecisionKind.REWORK and not note:
+        raise ValidationFailed("Write a note: what the annotators should rework.", field="note")
+    _check_reviewer(chain, reviewer)
+    with transaction.atomic():
+        chain = _locked_chain(chain)
+        if (found := _replayed(chain, request_key, kind)) is not None:
+            return found
+        decision = Decision.objects.create(chain=chain, reviewer=reviewer, kind=kind, note=note,
+                                           changes=[change] if change else [], revision=chain.revision,
+                                           request_key=request_key)
+        if status is not None:
+            ReviewItem.objects.filter(chain=chain).update(status=status, updated_at=timezone.now())
+    return decision
+
+
+# --- gold and planted errors ------------------------------------------------------------------------
+
+def chain_set_gold(*, chain: Chain, user, is_gold: bool | None = None, is_screening: bool | None = None) -> Chain:
+    """Mark a chain gold (its reference labels are the answer key) and/or part of the screening set."""
+    if membership_role(user=user, project=chain.project) not in POLICY_ROLES:
+        raise PermissionDenied("Only researchers and admins mark gold and screening chains.")
+    fields = {}
+    if is_gold is not None:
+        fields["is_gold"] = bool(is_gold)
+    if is_screening is not None:
+        fields["is_screening"] = bool(is_screening)
+    if fields:
+        Chain.objects.filter(pk=chain.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(chain, name, value)
+    return chain
+
+
+PLANT_RULES = ("arithmetic", "replace")
+
+
+def chain_plant_error(*, chain: Chain, user, rule: str = "arithmetic", step: int | None = None, text: str = "",
+                      seed: int = 0) -> Chain:
+    """A gold copy of a correct chain with one step altered on purpose, the altered step recorded.
+
+    `arithmetic`: the symbolic checker finds a verified equality in a step (the given one, else the first
+    that has one) and one number of its result is changed (oversight/symbolic/planting.py). `replace`: the
+    given step's text becomes `text`. The copy is imported like any chain (annotators cannot tell), with
+    reference labels +1 before the planted step and −1 on it, and `planted` = {from_chain, step_key, rule,
+    original, ...}.
+    """
+    from oversight.symbolic import check_step
+    from oversight.symbolic.planting import arithmetic_candidates, plant_arithmetic
+
+    if membership_role(user=user, project=chain.project) not in POLICY_ROLES:
+        raise PermissionDenied("Only researchers and admins plant errors.")
+    if rule not in PLANT_RULES:
+        raise ValidationFailed(f"rule is {rule!r}; expected one of {', '.join(PLANT_RULES)}.", field="rule")
+    if chain.planted:
+        raise ValidationFailed("This chain is itself a planted copy; plant into the original chain.", field="chain")
+    steps = chain_steps(chain=chain)
+    texts = list(steps.texts)
+    if step is not None and (not isinstance(step, int) or not 0 <= step < len(texts)):
+        raise ValidationFailed(f"step is {step!r}; expected a step index from 0 to {len(texts) - 1}.", field="step")
+    detail: dict = {}
+    if rule == "replace":
+        text = _check_text(text, "text")
+        if step is None or not text:
+            raise ValidationFailed("The replace rule needs a step and the text that replaces it.", field="text")
+        if text == texts[step]:
+            raise ValidationFailed("The new text is the step's own text; change something.", field="text")
+        at, new_text = step, text
+    else:
+        rng = random.Random(seed)  # noqa: S311 (choice of a slip, not security)
+        order = [step] if step is not None else list(range(len(texts)))
+        at = new_text = None
+        for index in order:
+            candidates = arithmetic_candidates(check_step(texts[index]))
+            plant = plant_arithmetic(texts[index], rng.choice(candidates), rng) if candidates else None
+            if plant is not None:
+                at, new_text = index, plant.text
+                detail = {"kind": plant.kind, "was": plant.original, "now": plant.replacement,
+                          "expression": plant.expression}
+                break
+        if at is None:
+            where = f"step {step}" if step is not None else "any step"
+            raise ValidationFailed(f"The symbolic checker found no verified equality to alter in {where}; choose "
+                                   "another step or use the replace rule.", field="step")
+    original = texts[at]
+    texts[at] = new_text
+    n = Chain.objects.filter(project=chain.project, planted__from_chain=chain.pk).count() + 1
+    source_id = f"{chain.source_id}~p{n}"
+    row = {"id": source_id, "generator": chain.source_model, "problem": chain.problem.statement, "steps": texts,
+           "label": at}
+    with transaction.atomic():
+        chains_import(project=chain.project, data=orjson.dumps([row]), filename=f"planted-{source_id}.json")
+        planted = {"from_chain": chain.pk, "step_key": at, "rule": rule, "original": original, **detail}
+        Chain.objects.filter(project=chain.project, source_id=source_id).update(is_gold=True, planted=planted)
+        copy = Chain.objects.get(project=chain.project, source_id=source_id)
+        if chain.problem.reference_answer or chain.final_answer:
+            Chain.objects.filter(pk=copy.pk).update(final_answer=chain.final_answer)
+    return copy

@@ -1,0 +1,113 @@
+"""Release and judge-evaluation API: thin; services and selectors do the work."""
+
+from pathlib import Path
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.exceptions import NotFound
+
+from ..evaluations import evaluation_create
+from ..releases import release_create, release_diff, release_dir
+from ..releases_selectors import evaluation_get_for_user, release_get_for_user, release_list_for_user
+from .releases_serializers import (
+    EvaluationCreateInput,
+    EvaluationOutput,
+    ReleaseCreateInput,
+    ReleaseOutput,
+    ReleaseSummaryOutput,
+)
+
+
+class ReleaseListApi(APIView):
+    @extend_schema(responses=ReleaseSummaryOutput(many=True))
+    def get(self, request, slug):
+        _project, releases = release_list_for_user(project_slug=slug, user=request.user)
+        return Response(ReleaseSummaryOutput(releases.select_related("project")[:200], many=True).data)
+
+    @extend_schema(request=ReleaseCreateInput, responses={202: ReleaseOutput})
+    def post(self, request, slug):
+        project, _releases = release_list_for_user(project_slug=slug, user=request.user)
+        data = ReleaseCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        release = release_create(project=project, user=request.user, **data.validated_data)
+        return Response(ReleaseOutput(release).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ReleaseDetailApi(APIView):
+    @extend_schema(responses=ReleaseOutput)
+    def get(self, request, pk):
+        return Response(ReleaseOutput(release_get_for_user(release_id=pk, user=request.user)).data)
+
+
+class ReleaseRemakeApi(APIView):
+    """A new release made from this one's manifest (its filters and pinned selection): the same bytes."""
+
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(request=None, parameters=[OpenApiParameter("version", str)], responses={202: ReleaseOutput})
+    def post(self, request, pk):
+        release = release_get_for_user(release_id=pk, user=request.user)
+        version = str(request.data.get("version") or f"{release.version}-remake")
+        again = release_create(project=release.project, user=request.user, name=release.name, version=version,
+                               description=release.description, remade_from=release, **release.filters)
+        return Response(ReleaseOutput(again).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ReleaseFileApi(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request, pk, path):
+        release = release_get_for_user(release_id=pk, user=request.user)
+        known = release.files.filter(path=path).first() if path != "manifest.json" else True
+        if not known or release.status != "done":
+            raise NotFound(f"release {pk} has no file '{path[:200]}'; its files are listed in its manifest.")
+        root = release_dir(release).resolve()
+        target = (root / path).resolve()
+        if root not in target.parents:  # a listed path never leaves the folder; checked anyway
+            raise NotFound(f"release {pk} has no file '{path[:200]}'.")
+        name = f"{release.name}-{release.version}-{Path(path).as_posix().replace('/', '-')}"
+        return FileResponse(target.open("rb"), as_attachment=True, filename=name)
+
+
+class ReleaseDiffApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("other", int, required=True)], responses=OpenApiTypes.OBJECT)
+    def get(self, request, pk):
+        release = release_get_for_user(release_id=pk, user=request.user)
+        try:
+            other_id = int(request.query_params.get("other", ""))
+        except ValueError:
+            from annotation.exceptions import ValidationFailed
+
+            raise ValidationFailed("other: the id of the release to compare with, e.g. ?other=3.", field="other") from None
+        other = release_get_for_user(release_id=other_id, user=request.user)
+        return Response(release_diff(old=other, new=release))
+
+
+class EvaluationListApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses=EvaluationOutput(many=True))
+    def get(self, request, pk):
+        release = release_get_for_user(release_id=pk, user=request.user)
+        return Response(EvaluationOutput(release.evaluations.order_by("-id")[:200], many=True).data)
+
+    @extend_schema(request={"multipart/form-data": EvaluationCreateInput}, responses={201: EvaluationOutput})
+    def post(self, request, pk):
+        release = release_get_for_user(release_id=pk, user=request.user)
+        data = EvaluationCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        evaluation = evaluation_create(release=release, user=request.user, judge=v["judge"], split=v["split"],
+                                       data=v["file"].read(), resamples=v["resamples"])
+        return Response(EvaluationOutput(evaluation).data, status=status.HTTP_201_CREATED)
+
+
+class EvaluationDetailApi(APIView):
+    @extend_schema(responses=EvaluationOutput)
+    def get(self, request, pk):
+        return Response(EvaluationOutput(evaluation_get_for_user(evaluation_id=pk, user=request.user)).data)

@@ -1,0 +1,116 @@
+"""Should a chain go to a reviewer, and why. Pure: no Django.
+
+One chain's submitted label sets in, the reasons out:
+- `step_disagreement`: some step got two different ratings;
+- `first_error_disagreement`: annotators put the first −1 at different steps (or one found none);
+- `low_alpha`: the chain's Krippendorff α (ordinal) is below the threshold;
+  (the project's rule picks which of these three routes a chain; the flags below always route it)
+- `outcome_process_mismatch`: the final answer is right but a step was rated −1 (ProcessBench found
+  process errors in up to half of Omni-MATH's right answers; also a sign of reward hacking);
+- `fast_annotation`: an annotator spent less than the floor per rated step;
+- `far_from_consensus`: with ≥ 3 annotators, one disagrees with every other annotator on at least
+  half of the steps it rated.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .agreement import krippendorff_alpha
+from .labels import RATINGS, StepLabels
+
+RULE_REASONS = {"any_step": "step_disagreement", "first_error": "first_error_disagreement", "alpha_below": "low_alpha"}
+FLAG_REASONS = ("outcome_process_mismatch", "fast_annotation", "far_from_consensus")
+REASON_TEXT = {
+    "step_disagreement": "Annotators rated a step differently",
+    "first_error_disagreement": "Annotators disagree on the first wrong step",
+    "low_alpha": "Agreement (α) on this chain is below the project's threshold",
+    "outcome_process_mismatch": "Right final answer, but a step was rated −1",
+    "fast_annotation": "An annotation was suspiciously fast",
+    "far_from_consensus": "One annotator is far from the others",
+}
+
+
+@dataclass(frozen=True)
+class LabelSetInput:
+    coder: object
+    ratings: dict[int, int]  # step index -> rating (rated steps only)
+    active_seconds: int = 0
+
+
+@dataclass
+class Triage:
+    reasons: list[str] = field(default_factory=list)
+    contested: list[int] = field(default_factory=list)  # step indexes with more than one rating
+    first_errors: dict[str, int] = field(default_factory=dict)  # coder -> first −1 index, or −1
+    alpha: float | None = None
+    fast: list[str] = field(default_factory=list)
+    far: list[str] = field(default_factory=list)
+
+    def detail(self) -> dict:
+        return {"contested": self.contested, "first_errors": self.first_errors, "alpha": self.alpha,
+                "fast": self.fast, "far": self.far}
+
+
+def first_error_of(ratings: dict[int, int], lowest: int = -1) -> int:
+    return min((i for i, r in ratings.items() if r == lowest), default=-1)
+
+
+def triage_chain(sets: Sequence[LabelSetInput], *, rule: str, alpha_threshold: float = 0.67,
+                 answer_correct: bool | None = None, fast_seconds_per_step: float = 0.0,
+                 categories: Sequence[int] = RATINGS) -> Triage:
+    """The reasons a chain with these label sets goes to review (none: it does not)."""
+    if rule not in RULE_REASONS:
+        raise ValueError(f"rule must be one of {', '.join(RULE_REASONS)}; got {rule!r}")
+    out = Triage()
+    lowest = min(categories)
+    by_step: dict[int, Counter] = {}
+    for s in sets:
+        for step, rating in s.ratings.items():
+            by_step.setdefault(step, Counter())[rating] += 1
+    out.contested = sorted(step for step, votes in by_step.items() if len(votes) > 1)
+    out.first_errors = {str(s.coder): first_error_of(s.ratings, lowest) for s in sets}
+    rows = [(0, step, str(s.coder), rating) for s in sets for step, rating in s.ratings.items()]
+    if rows and len(sets) >= 2:
+        out.alpha = krippendorff_alpha(StepLabels.from_rows(rows, categories=tuple(categories)), resamples=0).value
+    found = {
+        "step_disagreement": bool(out.contested),
+        "first_error_disagreement": len(set(out.first_errors.values())) > 1,
+        # α is undefined (None) when every label is the same value: perfect agreement, not low.
+        "low_alpha": out.alpha is not None and out.alpha < alpha_threshold,
+    }
+    if found[RULE_REASONS[rule]]:
+        out.reasons.append(RULE_REASONS[rule])
+    if answer_correct and any(lowest in s.ratings.values() for s in sets):
+        out.reasons.append("outcome_process_mismatch")
+    if fast_seconds_per_step > 0:
+        out.fast = [str(s.coder) for s in sets
+                    if s.ratings and s.active_seconds < fast_seconds_per_step * len(s.ratings)]
+        if out.fast:
+            out.reasons.append("fast_annotation")
+    if len(sets) >= 3:
+        for s in sets:
+            others = [o for o in sets if o is not s]
+            shared = [step for step in s.ratings if any(step in o.ratings for o in others)]
+            apart = sum(1 for step in shared
+                        if all(o.ratings.get(step, s.ratings[step]) != s.ratings[step] for o in others
+                               if step in o.ratings))
+            if shared and apart * 2 >= len(shared) and apart > 0:
+                out.far.append(str(s.coder))
+        # With everyone far from everyone, nobody is the outlier.
+        if out.far and len(out.far) < len(sets):
+            out.reasons.append("far_from_consensus")
+        else:
+            out.far = []
+    return out
+
+
+def majority(votes: Sequence[int]) -> int | None:
+    """The most common rating; a tie goes to the lower (more cautious) rating, as exports' consensus."""
+    counts = Counter(votes)
+    if not counts:
+        return None
+    best = max(counts.values())
+    return min(r for r, n in counts.items() if n == best)

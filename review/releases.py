@@ -1,0 +1,375 @@
+"""Services of dataset releases: create (validate, record, schedule the build), build (the exports worker),
+re-make from a manifest, diff two releases.
+
+A build reads the project in one REPEATABLE READ transaction (on PostgreSQL), so every file of a
+release sees the same labels even while annotators keep working, and writes every format and split
+in one streamed pass (review/releases_build.py) into a folder that is renamed into place when done:
+a failed build leaves no half release. Progress goes to the cache and to the project's websocket
+group every second; nothing is written to the release row until the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess  # noqa: S404  (git rev-parse, fixed arguments)
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from annotation.exceptions import Conflict, NotFound, ValidationFailed
+from annotation.models import Project
+from annotation.realtime import broadcast_project_event
+
+from . import releases_build as rb
+from .exporters import ChainRecord
+from .releases_formats import NEUTRAL_CHOICES, problem_split
+from .releases_models import DatasetRelease, LabelSource, ReleaseFile, ReleaseStatus
+from .releases_selectors import release_chain_total, release_chains
+
+log = logging.getLogger(__name__)
+MANIFEST_VERSION = 1
+PROGRESS_SECONDS = 1.0
+PROGRESS_EVERY = 1000  # chains between two looks at the clock
+
+
+def releases_root() -> Path:
+    return Path(settings.MEDIA_ROOT) / "releases"
+
+
+def release_dir(release: DatasetRelease) -> Path:
+    return releases_root() / str(release.pk)
+
+
+def _progress_key(release_id: int) -> str:
+    return f"stepwise:release:{release_id}"
+
+
+def release_live_progress(release: DatasetRelease) -> dict:
+    if release.status != ReleaseStatus.BUILDING:
+        return release.progress or {}
+    return cache.get(_progress_key(release.pk)) or release.progress or {}
+
+
+_CODE_VERSION: str | None = None
+
+
+def code_version() -> str:
+    """The git commit of the code (STEPWISE_CODE_VERSION overrides it), 'unknown' outside a checkout."""
+    global _CODE_VERSION
+    if _CODE_VERSION is None:
+        _CODE_VERSION = os.environ.get("STEPWISE_CODE_VERSION", "")
+        if not _CODE_VERSION:
+            try:
+                done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=settings.BASE_DIR, capture_output=True,  # noqa: S607
+                                      text=True, timeout=5, check=False)
+                _CODE_VERSION = done.stdout.strip() or "unknown"
+            except (OSError, subprocess.SubprocessError):
+                _CODE_VERSION = "unknown"
+    return _CODE_VERSION
+
+
+# --- create ----------------------------------------------------------------------------------------------
+
+def _filters(*, formats, label_source, min_agreement, min_label_sets, include_gold, include_screening,
+             include_planted, test_fraction, seed, neutral) -> dict:
+    formats = list(dict.fromkeys(formats or []))
+    unknown = [f for f in formats if f not in rb.RELEASE_FORMATS]
+    if "oversight" in unknown:
+        raise ValidationFailed("format 'oversight' comes with the oversight app's export and is not available yet; "
+                               f"use any of {', '.join(rb.RELEASE_FORMATS)}.", field="formats")
+    if unknown or not formats:
+        raise ValidationFailed(f"formats {unknown or '(none)'}: choose one or more of {', '.join(rb.RELEASE_FORMATS)}.",
+                               field="formats")
+    if label_source not in LabelSource.values:
+        raise ValidationFailed(f"label_source '{label_source}' is not one of {', '.join(LabelSource.values)}.",
+                               field="label_source")
+    if label_source == LabelSource.ADJUDICATED:
+        raise ValidationFailed("label_source 'adjudicated' needs the review queue's adjudications, which this "
+                               "project does not have yet; use consensus, single or reference.", field="label_source")
+    try:
+        min_agreement, test_fraction, min_label_sets = float(min_agreement), float(test_fraction), int(min_label_sets)
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed(f"min_agreement and test_fraction must be numbers, min_label_sets a whole number ({exc}).",
+                               field="min_agreement") from None
+    if not 0 <= min_agreement <= 1:
+        raise ValidationFailed(f"min_agreement must be between 0 and 1; got {min_agreement}.", field="min_agreement")
+    if not 0 <= test_fraction < 1:
+        raise ValidationFailed(f"test_fraction must be at least 0 and below 1 (e.g. 0.1); got {test_fraction}.",
+                               field="test_fraction")
+    if not 1 <= min_label_sets <= 50:
+        raise ValidationFailed(f"min_label_sets must be 1 to 50; got {min_label_sets}.", field="min_label_sets")
+    if neutral not in NEUTRAL_CHOICES:
+        raise ValidationFailed(f"neutral must be one of {', '.join(NEUTRAL_CHOICES)}; got '{neutral}'.", field="neutral")
+    seed = str(seed or "stepwise")
+    if len(seed) > 64:
+        raise ValidationFailed("seed: at most 64 characters.", field="seed")
+    return {"formats": formats, "label_source": label_source, "min_agreement": min_agreement,
+            "min_label_sets": min_label_sets, "include_gold": bool(include_gold),
+            "include_screening": bool(include_screening), "include_planted": bool(include_planted),
+            "test_fraction": test_fraction, "seed": seed, "neutral": neutral}
+
+
+def release_create(*, project: Project, user, name: str, version: str, formats: list[str],
+                   label_source: str = LabelSource.REFERENCE, min_agreement: float = 0.0, min_label_sets: int = 1,
+                   include_gold: bool = False, include_screening: bool = False, include_planted: bool = False,
+                   test_fraction: float = 0.1, seed: str = "stepwise", neutral: str = "positive",
+                   description: str = "", remade_from: DatasetRelease | None = None,
+                   enqueue: bool = True) -> DatasetRelease:
+    """Record a release and schedule its build on the exports queue (after commit; `enqueue=False` when the
+    caller builds it itself, as `manage.py release_build` does)."""
+    from django.utils.text import slugify
+
+    if not name or slugify(name) != name or len(name) > 100:
+        raise ValidationFailed(f"name '{name[:100]}' must be a slug (letters, digits, - and _), e.g. "
+                               f"'{slugify(name) or 'gsm8k-steps'}'.", field="name")
+    if not version or len(version) > 32 or any(c.isspace() for c in version):
+        raise ValidationFailed(f"version '{version[:40]}' must be 1 to 32 characters without spaces, e.g. '1.0'.",
+                               field="version")
+    filters = _filters(formats=formats, label_source=label_source, min_agreement=min_agreement,
+                       min_label_sets=min_label_sets, include_gold=include_gold, include_screening=include_screening,
+                       include_planted=include_planted, test_fraction=test_fraction, seed=seed, neutral=neutral)
+    with transaction.atomic():
+        if DatasetRelease.objects.filter(project=project, name=name, version=version).exists():
+            raise Conflict(f"{name} {version} already exists in {project.slug}; a release never changes: give the "
+                           "new one another version.", field="version")
+        release = DatasetRelease.objects.create(project=project, name=name, version=version, description=description,
+                                                filters=filters, created_by=user, remade_from=remade_from,
+                                                progress={"done": 0, "total": release_chain_total(project=project)})
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue(release.pk))
+    return release
+
+
+def _enqueue(release_id: int) -> None:
+    from .releases_tasks import release_build_task  # tasks import services; here to keep that one-way
+
+    try:
+        release_build_task.apply_async(args=[release_id], retry=False)
+    except Exception as exc:  # a broker that is down must not undo the release row that committed
+        log.warning("release %s: broker unreachable (%s)", release_id, exc)
+        DatasetRelease.objects.filter(pk=release_id, status=ReleaseStatus.QUEUED).update(
+            progress={"waiting": "The task queue could not be reached; build it with "
+                                 f"`manage.py release_build --release {release_id}`."})
+
+
+# --- build -------------------------------------------------------------------------------------------------
+
+def _pinned_from(release: DatasetRelease) -> dict[int, dict]:
+    """The selection of a built release, checked against its manifest's sha256."""
+    selection = release_dir(release) / "selection.jsonl"
+    expected = release.manifest.get("selection", {}).get("sha256")
+    if not selection.exists() or not expected:
+        raise NotFound(f"release {release.pk} has no selection file to re-make it from.")
+    if rb.sha256_of(selection) != expected:
+        raise Conflict(f"{selection}: its sha256 is not the manifest's; the release folder was changed.")
+    pinned = {}
+    with selection.open("rb") as handle:
+        for line in handle:
+            row = orjson.loads(line)
+            pinned[row["chain"]] = row
+    return pinned
+
+
+def write_release(*, project: Project, filters: dict, root: Path, name: str, version: str, description: str = "",
+                  pinned: dict[int, dict] | None = None,
+                  on_progress: Callable[[int], None] | None = None) -> dict:
+    """Write every file of a release into `root` (which must not exist) and return its manifest."""
+    writer = rb.ReleaseWriter(root=root, formats=tuple(filters["formats"]), neutral=filters["neutral"])
+    read = 0
+    for chain in release_chains(project=project, include_gold=filters["include_gold"],
+                                include_screening=filters["include_screening"],
+                                include_planted=filters["include_planted"], pinned=pinned):
+        read += 1
+        if on_progress and read % PROGRESS_EVERY == 0:
+            on_progress(read)
+        used, ratings, agreement, reason = rb.choose_labels(
+            chain.label_sets, source=filters["label_source"], min_agreement=filters["min_agreement"],
+            min_label_sets=filters["min_label_sets"], size=len(chain.steps))  # type: ignore[arg-type]
+        if reason:
+            writer.skip(reason)
+            continue
+        split = (pinned[chain.pk]["split"] if pinned is not None else
+                 problem_split(chain.statement_hash, test_fraction=filters["test_fraction"], seed=filters["seed"]))
+        record = ChainRecord(source_id=chain.source_id, source_model=chain.source_model, problem=chain.problem,
+                             reference_answer=chain.reference_answer, steps=chain.steps,  # type: ignore[arg-type]
+                             metadata=chain.metadata, label_sets=[s[2] for s in used])
+        provenance = {"label_source": filters["label_source"], "agreement": agreement, "revision": chain.revision,
+                      "label_sets": [s[3] for s in used]}
+        selection = {"chain": chain.pk, "id": chain.source_id, "revision": chain.revision, "split": split,
+                     "problem": chain.statement_hash,
+                     "labels": hashlib.sha256(orjson.dumps(ratings)).hexdigest()[:16],
+                     "reference": [s[1] for s in used if s[0] == "reference"],
+                     "annotator": [s[1] for s in used if s[0] == "annotator"]}
+        writer.add(rb.Entry(record=record, ratings=ratings, split=split, provenance=provenance, selection=selection))
+    files = writer.close()
+    data_files = [f for f in files if f.kind != "selection"]
+    manifest: dict = {
+        "manifest_version": MANIFEST_VERSION, "project": project.slug, "name": name, "version": version,
+        "description": description, "filters": filters, "code_version": code_version(),
+        "libraries": _libraries(), "label_rule": _LABEL_RULE,
+        "counts": {"chains_read": read, "chains": writer.chains,
+                   "rows": {f"{f.kind}/{f.split}": f.rows for f in data_files},
+                   "left_out": dict(sorted(writer.left_out.items()))},
+        "selection": next(f.as_dict() for f in files if f.kind == "selection"),
+    }
+    # The content hash covers every data file and the selection; the dataset card (made from this
+    # manifest) names it, and is listed with its own sha256 like every file.
+    manifest["content_hash"] = rb.content_hash(files)
+    if "parquet" in filters["formats"]:
+        files.append(writer.write_card(name=name, version=version, description=description, manifest=manifest))
+    manifest["files"] = [f.as_dict() for f in sorted(files, key=lambda f: f.path) if f.kind != "selection"]
+    (root / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    return manifest
+
+
+_LABEL_RULE = ("trl-stepwise/math-shepherd rows end after the first bad step and before the first unrated step; "
+               "rating +1 is good, -1 bad, 0 as the `neutral` filter says; a step the labeler wrote counts +1.")
+
+
+def _libraries() -> dict:
+    import pyarrow
+
+    return {"orjson": orjson.__version__, "pyarrow": pyarrow.__version__}
+
+
+def _snapshot():
+    """A transaction whose reads all see one snapshot (PostgreSQL REPEATABLE READ, read only)."""
+    outer = connection.in_atomic_block  # inside a caller's transaction (tests): its snapshot it is
+    atomic = transaction.atomic()
+    atomic.__enter__()
+    if connection.vendor == "postgresql" and not outer:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    return atomic
+
+
+def release_build(*, release_id: int, on_progress: Callable[[int], None] | None = None) -> DatasetRelease:
+    """Build a queued release (the exports worker). Safe to run twice: a release already built or being
+    built by another worker is left as it is."""
+    claimed = DatasetRelease.objects.filter(pk=release_id, status=ReleaseStatus.QUEUED).update(
+        status=ReleaseStatus.BUILDING, started_at=timezone.now())
+    release = DatasetRelease.objects.select_related("project", "remade_from").get(pk=release_id)
+    if not claimed:
+        return release
+    total = release.progress.get("total") or release_chain_total(project=release.project)
+    last = [0.0]
+
+    def progress(done: int, force: bool = False) -> None:
+        if on_progress:
+            on_progress(done)
+        now = time.monotonic()
+        if not force and now - last[0] < PROGRESS_SECONDS:
+            return
+        last[0] = now
+        payload = {"release": release.pk, "done": done, "total": total, "status": "building"}
+        cache.set(_progress_key(release.pk), payload, 3600)
+        broadcast_project_event(release.project_id, "release.progress", payload)
+
+    final = release_dir(release)
+    partial = final.with_name(final.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        pinned = _pinned_from(release.remade_from) if release.remade_from else None
+        atomic = _snapshot()
+        try:
+            manifest = write_release(project=release.project, filters=release.filters, root=partial, name=release.name,
+                                     version=release.version, description=release.description, pinned=pinned,
+                                     on_progress=progress)
+        finally:
+            atomic.__exit__(None, None, None)
+    except Exception as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        log.exception("release %s failed", release.pk)
+        DatasetRelease.objects.filter(pk=release.pk).update(status=ReleaseStatus.FAILED, error=str(exc)[:2000],
+                                                            finished_at=timezone.now())
+        broadcast_project_event(release.project_id, "release.progress",
+                                {"release": release.pk, "status": "failed", "error": str(exc)[:500]})
+        release.refresh_from_db()
+        return release
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    read = manifest["counts"]["chains_read"]
+    with transaction.atomic():
+        ReleaseFile.objects.bulk_create([ReleaseFile(release=release, path=f["path"], kind=f["kind"], split=f["split"],
+                                                     rows=f["rows"], bytes=f["bytes"], sha256=f["sha256"])
+                                         for f in manifest["files"] + [manifest["selection"]]])
+        DatasetRelease.objects.filter(pk=release.pk).update(
+            status=ReleaseStatus.DONE, manifest=manifest, content_hash=manifest["content_hash"],
+            progress={"done": read, "total": total}, finished_at=timezone.now())
+    cache.delete(_progress_key(release.pk))
+    broadcast_project_event(release.project_id, "release.progress",
+                            {"release": release.pk, "status": "done", "done": read, "total": total})
+    release.refresh_from_db()
+    return release
+
+
+# --- re-make, verify, diff ------------------------------------------------------------------------------------
+
+def release_remake(*, release: DatasetRelease, out: Path) -> dict:
+    """Write the release again from its manifest (its filters and pinned selection) into `out`, and
+    compare: {"identical": bool, "files": [{path, expected, got}]}."""
+    if release.status != ReleaseStatus.DONE:
+        raise Conflict(f"release {release.pk} is {release.status}; only a built release can be re-made.")
+    if out.exists():
+        raise ValidationFailed(f"{out} exists; give a folder that does not exist yet.", field="out")
+    manifest = release.manifest
+    pinned = _pinned_from(release)
+    with transaction.atomic():
+        remade = write_release(project=release.project, filters=manifest["filters"], root=out, name=manifest["name"],
+                               version=manifest["version"], description=manifest.get("description", ""),
+                               pinned=pinned)
+    expected = {f["path"]: f["sha256"] for f in manifest["files"]}
+    got = {f["path"]: f["sha256"] for f in remade["files"]}
+    files = [{"path": p, "expected": expected.get(p), "got": got.get(p)} for p in sorted(set(expected) | set(got))]
+    return {"identical": all(f["expected"] == f["got"] for f in files), "content_hash": remade["content_hash"],
+            "files": files}
+
+
+def release_diff(*, old: DatasetRelease, new: DatasetRelease) -> dict:
+    """What changed from one release to another: chains added, removed, moved between splits, relabelled
+    (other ratings or label sets), re-segmented (another revision); filters and row counts side by side."""
+    if old.project_id != new.project_id:
+        raise ValidationFailed("releases of different projects cannot be compared.", field="other")
+    for release in (old, new):
+        if release.status != ReleaseStatus.DONE:
+            raise Conflict(f"release {release.pk} is {release.status}; compare built releases.")
+
+    def read(release):
+        rows = {}
+        with (release_dir(release) / "selection.jsonl").open("rb") as handle:
+            for line in handle:
+                row = orjson.loads(line)
+                rows[row["id"]] = (row["split"], row["revision"], tuple(row["reference"]), tuple(row["annotator"]),
+                                   row["labels"])
+        return rows
+
+    a, b = read(old), read(new)
+    added = sorted(set(b) - set(a))
+    removed = sorted(set(a) - set(b))
+    common = set(a) & set(b)
+    moved = sorted(i for i in common if a[i][0] != b[i][0])
+    revised = sorted(i for i in common if a[i][1] != b[i][1])
+    relabelled = sorted(i for i in common if a[i][2:] != b[i][2:])
+    limit = 200
+    return {
+        "old": {"id": old.pk, "name": old.name, "version": old.version, "content_hash": old.content_hash},
+        "new": {"id": new.pk, "name": new.name, "version": new.version, "content_hash": new.content_hash},
+        "same_content": old.content_hash == new.content_hash,
+        "counts": {"added": len(added), "removed": len(removed), "moved_split": len(moved), "revised": len(revised),
+                   "relabelled": len(relabelled), "unchanged": len(common) - len(set(moved) | set(revised) | set(relabelled))},
+        "added": added[:limit], "removed": removed[:limit], "moved_split": moved[:limit], "revised": revised[:limit],
+        "relabelled": relabelled[:limit],
+        "filters": {k: [old.filters.get(k), new.filters.get(k)] for k in sorted(set(old.filters) | set(new.filters))
+                    if old.filters.get(k) != new.filters.get(k)},
+        "rows": {k: [old.manifest["counts"]["rows"].get(k), new.manifest["counts"]["rows"].get(k)]
+                 for k in sorted(set(old.manifest["counts"]["rows"]) | set(new.manifest["counts"]["rows"]))},
+    }

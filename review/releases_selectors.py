@@ -1,0 +1,226 @@
+"""Reads for releases: the chains a release takes, with their label sets and provenance, a batch at a time;
+releases and evaluations scoped to the user.
+
+Streams like review/selectors.py (BATCH chains per round of `values_list` queries), and can be pinned:
+given a release's selection (chain pk → revision and label set ids) it reads exactly those revisions
+and label sets, whatever was labelled or edited since, which is how a release is re-made from its
+manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import orjson
+from django.conf import settings
+from django.db.models import QuerySet
+
+from annotation.exceptions import NotFound
+from annotation.models import (
+    Annotation,
+    Assignment,
+    AssignmentStatus,
+    Chain,
+    ImportedLabelSet,
+    Project,
+    StepLabel,
+)
+from annotation.selectors import MANAGE_ROLES, project_get_for_user
+
+from .exporters import LabelSet
+from .releases_models import DatasetRelease, JudgeEvaluation
+from .selectors import _align, _current_steps, _keys_of, _revisions
+
+BATCH = 1000
+
+
+@dataclass
+class ChainRow:
+    pk: int
+    source_id: str
+    source_model: str
+    problem: str
+    reference_answer: str
+    statement_hash: str
+    problem_source: str
+    metadata: dict
+    revision: int
+    is_gold: bool
+    is_screening: bool
+    planted: bool
+    steps: object  # StepsJson or list[str]
+    # (kind "reference"|"annotator", id, LabelSet, provenance dict)
+    label_sets: list[tuple[str, int, LabelSet, dict]]
+
+
+def pseudonym(project_id: int, username: str) -> str:
+    """A stable pseudonym of an annotator in a project: an HMAC with the site's secret, so it cannot be
+    reversed by trying usernames."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"{project_id}:{username}".encode(), hashlib.sha256)
+    return "a-" + digest.hexdigest()[:10]
+
+
+def _imported(chain_ids: list[int], meta: dict, ids: set[int] | None) -> dict[int, list]:
+    rows = ImportedLabelSet.objects.filter(chain_id__in=chain_ids)
+    rows = rows.filter(id__in=ids) if ids is not None else rows.filter(replaced_at__isnull=True)
+    found: dict[int, list] = {}
+    for (pk, chain_id, source, revision, ratings, reason, created, human_json, flags, candidates_json,
+         meta_json) in rows.order_by("chain_id", "id").values_list(
+            "id", "chain_id", "source", "revision", "ratings", "finish_reason", "created_at", "human_steps",
+            "flagged", "candidates", "source_meta"):
+        keys, position, size, revisions = meta[chain_id]
+        aligned = revision == 1 and keys == list(range(size))
+        old_keys = keys if aligned else _keys_of(revisions, revision)
+        ratings = orjson.loads(ratings)
+        flagged = orjson.loads(flags) if flags else [None] * len(ratings)
+        human_at = orjson.loads(human_json) if human_json else []
+        candidates: dict[int, list[tuple]] = {}
+        for step, pos, cand_source, text, rating, flag, chosen in (orjson.loads(candidates_json) if candidates_json
+                                                                   else []):
+            candidates.setdefault(step, []).append((cand_source, pos, text, rating, flag, chosen))
+        source_meta = orjson.loads(meta_json) if meta_json else {}
+        human = frozenset(human_at)
+        if not aligned:
+            ratings = _align(ratings, old_keys, position, size, None)
+            flagged = _align(flagged, old_keys, position, size, None)
+            candidates = {position[old_keys[i]]: c for i, c in candidates.items()
+                          if i < len(old_keys) and old_keys[i] in position}
+            human = frozenset(position[old_keys[i]] for i in human_at
+                              if i < len(old_keys) and old_keys[i] in position)
+        seconds = (source_meta.get("total_time") or 0) // 1000
+        label_set = LabelSet(labeler=source.removeprefix("prm800k:"), finish_reason=reason, ratings=ratings,
+                             flagged=flagged, corrections=[""] * size, active_seconds=seconds,
+                             submitted_at=created.isoformat(), source_meta=source_meta, candidates=candidates,
+                             human_steps=human, reference=True)
+        provenance = {"labeler": source, "kind": "reference", "arm": None, "assistance_shown": None,
+                      "active_seconds": seconds or None}
+        found.setdefault(chain_id, []).append(("reference", pk, label_set, provenance))
+    return found
+
+
+def _annotated(project_id: int, chain_ids: list[int], meta: dict, ids: set[int] | None) -> dict[int, list]:
+    rows = Assignment.objects.filter(chain_id__in=chain_ids)
+    rows = rows.filter(id__in=ids) if ids is not None else rows.filter(status=AssignmentStatus.SUBMITTED)
+    assignments = list(rows.order_by("chain_id", "id").values_list(
+        "id", "chain_id", "annotator__username", "active_seconds", "submitted_at", "revision"))
+    if not assignments:
+        return {}
+    reasons = dict(Annotation.objects.filter(assignment_id__in=[a[0] for a in assignments])
+                   .values_list("assignment_id", "finish_reason"))
+    sets: dict[int, LabelSet] = {}
+    owner: dict[int, int] = {}
+    found: dict[int, list] = {}
+    for aid, chain_id, username, seconds, submitted, revision in assignments:
+        if aid not in reasons:
+            continue
+        size = meta[chain_id][2]
+        label_set = LabelSet(labeler=pseudonym(project_id, username), finish_reason=reasons[aid],
+                             ratings=[None] * size, flagged=[None] * size, corrections=[""] * size,
+                             active_seconds=seconds, submitted_at=submitted.isoformat() if submitted else "")
+        sets[aid], owner[aid] = label_set, chain_id
+        # Arms and assistance are recorded by the oversight app's experiments; null until it does.
+        provenance = {"labeler": label_set.labeler, "kind": "annotator", "arm": None, "assistance_shown": None,
+                      "active_seconds": seconds, "revision_seen": revision}
+        found.setdefault(chain_id, []).append(("annotator", aid, label_set, provenance))
+    labels = StepLabel.objects.filter(assignment_id__in=list(sets)).values_list(
+        "assignment_id", "step_key", "rating", "flagged", "correction")
+    for aid, key, rating, flagged, correction in labels.iterator(chunk_size=20000):
+        index = meta[owner[aid]][1].get(key)
+        if index is not None:
+            label_set = sets[aid]
+            label_set.ratings[index], label_set.flagged[index], label_set.corrections[index] = rating, flagged, correction
+    return found
+
+
+_CHAIN_FIELDS = ("id", "source_id", "source_model", "problem__statement", "problem__reference_answer",
+                 "problem__statement_hash", "problem__source", "metadata", "revision", "is_gold", "is_screening",
+                 "planted")
+
+
+def release_chains(*, project: Project, include_gold: bool = True, include_screening: bool = True,
+                   include_planted: bool = True, pinned: dict[int, dict] | None = None,
+                   every_annotator: bool = False) -> Iterator[ChainRow]:
+    """The project's chains in id order with every label set, a batch at a time.
+
+    `pinned` (chain pk → {"revision", "reference", "annotator"}) reads only those chains, at those
+    revisions, with those label sets (and, with `every_annotator`, every annotator's submitted labels
+    as they are now, for comparisons such as the human ceiling of a judge evaluation).
+    """
+    base = Chain.objects.filter(project=project)
+    if not include_gold:
+        base = base.filter(is_gold=False)
+    if not include_screening:
+        base = base.filter(is_screening=False)
+    if not include_planted:
+        base = base.filter(planted__isnull=True)
+    pinned_ids = sorted(pinned) if pinned is not None else None
+    last_id, offset = 0, 0
+    while True:
+        if pinned_ids is not None:
+            wanted = pinned_ids[offset:offset + BATCH]
+            offset += BATCH
+            if not wanted:
+                return
+            chains = list(Chain.objects.filter(project=project, id__in=wanted).order_by("id")
+                          .values_list(*_CHAIN_FIELDS))
+            if len(chains) != len(wanted):
+                missing = sorted(set(wanted) - {c[0] for c in chains})[:5]
+                raise NotFound(f"chains {missing} of the release's selection no longer exist; it cannot be re-made.")
+        else:
+            chains = list(base.filter(id__gt=last_id).order_by("id").values_list(*_CHAIN_FIELDS)[:BATCH])
+            if not chains:
+                return
+            last_id = chains[-1][0]
+        ids = [c[0] for c in chains]
+        revisions = _revisions(ids)
+        meta, steps_of = {}, {}
+        for row in chains:
+            number = pinned[row[0]]["revision"] if pinned is not None else row[8]
+            keys, texts = _current_steps(revisions[row[0]], number)
+            meta[row[0]] = (keys, {k: i for i, k in enumerate(keys)}, len(keys), revisions[row[0]])
+            steps_of[row[0]] = (number, texts)
+        ref_ids = {i for p in pinned.values() for i in p["reference"]} if pinned is not None else None
+        ann_ids = ({i for p in pinned.values() for i in p["annotator"]} if pinned is not None and not every_annotator
+                   else None)
+        imported = _imported(ids, meta, ref_ids)
+        annotated = _annotated(project.pk, ids, meta, ann_ids)
+        for (pk, source_id, model, statement, answer, statement_hash, problem_source, metadata, _rev, gold,
+             screening, planted) in chains:
+            number, texts = steps_of[pk]
+            yield ChainRow(pk=pk, source_id=source_id, source_model=model, problem=statement, reference_answer=answer,
+                           statement_hash=statement_hash, problem_source=problem_source, metadata=metadata or {},
+                           revision=number, is_gold=gold, is_screening=screening, planted=planted is not None,
+                           steps=texts, label_sets=imported.get(pk, []) + annotated.get(pk, []))
+
+
+def release_chain_total(*, project: Project) -> int:
+    return Chain.objects.filter(project=project).count()
+
+
+# --- releases and evaluations, scoped to the user --------------------------------------------------------
+
+def release_list_for_user(*, project_slug: str, user) -> tuple[Project, QuerySet[DatasetRelease]]:
+    project = project_get_for_user(slug=project_slug, user=user, roles=MANAGE_ROLES)
+    return project, DatasetRelease.objects.filter(project=project).order_by("-created_at", "-id")
+
+
+def release_get_for_user(*, release_id: int, user) -> DatasetRelease:
+    release = DatasetRelease.objects.select_related("project").filter(pk=release_id).first()
+    if release is None:
+        raise NotFound(f"No release {release_id}.")
+    try:
+        project_get_for_user(slug=release.project.slug, user=user, roles=MANAGE_ROLES)
+    except NotFound:
+        raise NotFound(f"No release {release_id} in a project where you are a researcher or admin.") from None
+    return release
+
+
+def evaluation_get_for_user(*, evaluation_id: int, user) -> JudgeEvaluation:
+    evaluation = JudgeEvaluation.objects.select_related("release__project").filter(pk=evaluation_id).first()
+    if evaluation is None:
+        raise NotFound(f"No evaluation {evaluation_id}.")
+    release_get_for_user(release_id=evaluation.release_id, user=user)
+    return evaluation
