@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from .aggregation import consensus
+from .voting import consensus
 
 FORMATS = ("prm800k", "trl-stepwise", "processbench")
 

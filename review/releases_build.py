@@ -261,7 +261,7 @@ def choose_labels(label_sets: list[tuple[str, int, Any, dict]], *, source: str, 
     per step (a tie to the lower). Agreement: the lowest share, over the steps anyone rated, of the
     label sets that gave the step its consensus rating (1.0 with one label set).
     """
-    from .aggregation import consensus
+    from .voting import consensus
 
     if source == "reference":
         used = [s for s in label_sets if s[0] == "reference"]

@@ -36,9 +36,16 @@ from .exporters import (
     processbench_row,
     trl_stepwise_row,
 )
-from .quality_selectors import adjudicated_ratings
 
 BATCH = 1000  # chains per batch
+
+
+def _adjudicated_ratings(*, chain_ids):
+    # Imported here: quality_selectors brings numpy, which an export (and every process that can run
+    # one: Celery discovers the release tasks) otherwise never loads.
+    from .quality_selectors import adjudicated_ratings
+
+    return adjudicated_ratings(chain_ids=chain_ids)
 
 
 def _revisions(chain_ids: list[int]) -> dict[int, list[step_store.StoredRevision]]:
@@ -167,7 +174,7 @@ def chain_records(*, project: Project, with_details: bool = True, only_labelled:
             steps_of[chain_id] = texts
         imported = _imported_sets(ids, meta, with_details)
         annotated = _annotator_sets(ids, meta)
-        adjudicated = adjudicated_ratings(chain_ids=ids)
+        adjudicated = _adjudicated_ratings(chain_ids=ids)
         for chain_id, source_id, model, statement, answer, metadata, _revision in chains:
             label_sets = imported.get(chain_id, []) + annotated.get(chain_id, [])
             if only_labelled and not label_sets:

@@ -114,6 +114,7 @@ class AsgiServer:
 
 
 SERVER_POOL_SIZE = 4
+SERVER_APP_NAME = "stepwise-test-daphne"
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +134,7 @@ def asgi_server(django_db_setup, tmp_path_factory):
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
     # Production's connection handling (docker-compose.yml): a pool of a few connections per process.
     env = {**os.environ, "DATABASE_URL": test_database_url, "DB_CONN_MAX_AGE": "0", "DB_POOL_MAX_SIZE": str(SERVER_POOL_SIZE),
+           "PGAPPNAME": SERVER_APP_NAME,  # libpq's application_name: its connections can be told apart
            "DJANGO_SETTINGS_MODULE": "config.settings",
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "platform"), os.environ.get("PYTHONPATH", "")])}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

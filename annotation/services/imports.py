@@ -215,15 +215,16 @@ class _Reader(threading.Thread):
 
 # --- writing ----------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class _Seen:
-    """A chain of this file already handled: where, and what it became."""
+    """A chain of this file already handled: where, and what it became. One per chain of the file, kept to
+    the end (ids must be unique in a file), so it is small: slots, and the labelers as a tuple (one or a
+    few), about 150 bytes with its id against 600 as a plain dataclass with a set."""
 
     line: int
     item: int
     chain_id: int | None
-    content_hash: str
-    sources: set[str] = field(default_factory=set)
+    sources: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -297,12 +298,12 @@ class _Writer:
                 continue
             found = existing.get(chain.source_id)
             if found is None:
-                seen = self.seen[chain.source_id] = _Seen(chain.line, chain.item, None, chain.content_hash)
+                self.seen[chain.source_id] = _Seen(chain.line, chain.item, None,
+                                                   tuple(dict.fromkeys(labels.source for labels in chain.labels)))
                 new.append((chain, block))
-                seen.sources.update(labels.source for labels in chain.labels)
                 continue
             chain_id, stored_hash = found
-            seen = self.seen[chain.source_id] = _Seen(chain.line, chain.item, chain_id, stored_hash)
+            seen = self.seen[chain.source_id] = _Seen(chain.line, chain.item, chain_id)
             if stored_hash != chain.content_hash:
                 self._error(chain, "id", f"'{chain.source_id}' is already in project '{self.project.slug}' (chain "
                                          f"#{chain_id}) with different content; give the changed chain a new id, or "
@@ -322,7 +323,7 @@ class _Writer:
             if labels.source in seen.sources:
                 self._error(chain, "labeler", f"'{labels.source}' already labeled this same chain at {seen.where}")
                 continue
-            seen.sources.add(labels.source)
+            seen.sources = (*seen.sources, labels.source)
             stored = known.get((seen.chain_id, labels.source)) if seen.chain_id is not None else None
             if stored is None:
                 label_rows.append((seen.chain_id if seen.chain_id is not None else -1, labels, chain))

@@ -11,7 +11,7 @@ from django.db import connection
 
 from annotation.models import Assignment, Role
 from annotation.services import assignment_claim_next, membership_set
-from tests.browser import SERVER_POOL_SIZE
+from tests.browser import SERVER_APP_NAME, SERVER_POOL_SIZE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +31,9 @@ def call(url: str, *, token: str | None = None, body: dict | None = None, method
 
 def server_connections() -> int:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        # Only the server's: the suite's workers and other servers use the same database.
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+                       [SERVER_APP_NAME])
         return cursor.fetchone()[0]
 
 
