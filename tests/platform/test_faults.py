@@ -118,30 +118,40 @@ def test_database_unreachable_is_a_json_503_for_the_api_and_a_page_for_browsers(
     assert refused.value.code == 503 and b"Temporarily unavailable" in refused.value.read()
 
 
-@pytest.fixture
-def own_redis(tmp_path):
-    """A Redis server of this test's own (the suite's shared one must stay up), to kill."""
+def start_redis(directory, port: int = 0, *durable: str) -> tuple[subprocess.Popen, int]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not port:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    persistence = list(durable) or ["--appendonly", "no"]
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *persistence,
+                                "--dir", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            return process, port
         except OSError:
             if time.monotonic() > deadline:
                 raise AssertionError("redis-server did not start") from None
             time.sleep(0.05)
-    yield process, f"redis://127.0.0.1:{port}/0"
+
+
+def end(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.kill()
         process.wait()
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis server of this test's own (the suite's shared one must stay up), to kill."""
+    process, port = start_redis(tmp_path)
+    yield process, f"redis://127.0.0.1:{port}/0"
+    end(process)
 
 
 def test_labels_keep_saving_and_submits_land_while_redis_is_down(web_process, own_redis, claimed, annotator):
@@ -175,3 +185,40 @@ def test_csrf_is_enforced_for_session_writes(claimed, annotator):
     assert response.status_code == 403 and "CSRF" in response.json()["detail"]
     assert client.post(f"/projects/{claimed.chain.project.slug}/annotate/").status_code == 403
 
+
+
+def test_queued_imports_survive_a_broker_restart(web_process, worker_process, tmp_path, project, researcher):
+    """The broker as docker-compose.yml runs it (append-only file): an import queued while no worker runs
+    is still queued after Redis is killed and restarted, and the worker that comes up imports it."""
+    from annotation.models import Chain, ImportJob
+    from tests.conftest import DEMO_DATA
+
+    durable = ("--appendonly", "yes", "--appendfsync", "always")  # compose: everysec; always keeps the test exact
+    redis, port = start_redis(tmp_path, 0, *durable)
+    broker = f"redis://127.0.0.1:{port}/1"
+    try:
+        server = web_process(CELERY_BROKER_URL=broker, STEPWISE_IMPORT_SYNC_MAX_BYTES="100").start()
+        client = Client()
+        client.force_login(researcher)
+        boundary = "b0undary"
+        content = (DEMO_DATA / "processbench_gsm8k_excerpt.json").read_bytes()
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"gsm8k.json\"\r\n"
+                "Content-Type: application/json\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+        request = urllib.request.Request(f"{server.url}/api/projects/{project.slug}/imports/", data=body, method="POST",
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                                  "Authorization": f"Token {token_for(researcher)}"})
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            queued = json.loads(reply.read())
+        assert reply.status == 202 and queued["status"] == "queued"
+        end(redis)  # SIGKILL: no shutdown save
+        redis, _ = start_redis(tmp_path, port, *durable)
+        worker_process(CELERY_BROKER_URL=broker).start()
+        deadline = time.monotonic() + 60
+        while ImportJob.objects.get(pk=queued["id"]).status in ("queued", "running"):
+            assert time.monotonic() < deadline, "the queued import never ran after the broker restart"
+            time.sleep(0.2)
+        job = ImportJob.objects.get(pk=queued["id"])
+        assert job.status == "done" and job.attempts == 1, job.errors
+        assert Chain.objects.filter(project=project).count() == 20
+    finally:
+        end(redis)
