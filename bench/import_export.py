@@ -65,26 +65,66 @@ def cpu_seconds() -> float:
 
 
 class ServerCpu:
-    """CPU seconds of this process's PostgreSQL backend, read from /proc (same machine; else None)."""
+    """CPU seconds of this process's PostgreSQL backends, read from /proc (same machine; else None).
+
+    Every connection the phase opens counts (an export reads its next batch on a second connection): each
+    new backend is registered when Django connects, and a sampler thread keeps each one's last reading,
+    so a backend that is closed before the end still counts (up to the last 20 ms of its work).
+    """
 
     def __init__(self):
+        import threading
+
         from django.db import connection
+        from django.db.backends.signals import connection_created
 
-        with connection.cursor() as cursor:
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.lock = threading.Lock()
+        connection_created.connect(self._connected, weak=False)
+        connection.ensure_connection()
+        self._register(connection)
+        self.stopped = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _connected(self, sender, connection, **kwargs):
+        self._register(connection)
+
+    def _register(self, connection) -> None:
+        with connection.connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
-            self.pid = cursor.fetchone()[0]
-        self.start = self._read()
+            pid = cursor.fetchone()[0]
+        now = self._read(pid)
+        if now is not None:
+            with self.lock:
+                self.first.setdefault(pid, now)
+                self.last[pid] = now
 
-    def _read(self) -> float | None:
+    @staticmethod
+    def _read(pid: int) -> float | None:
         try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             return None
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def _sample(self) -> None:
+        while not self.stopped.wait(0.02):
+            with self.lock:
+                for pid in list(self.last):
+                    now = self._read(pid)
+                    if now is not None:
+                        self.last[pid] = now
+
     def used(self) -> float | None:
-        now = self._read()
-        return None if now is None or self.start is None else round(now - self.start, 2)
+        with self.lock:
+            for pid in list(self.last):
+                now = self._read(pid)
+                if now is not None:
+                    self.last[pid] = now
+            if not self.first:
+                return None
+            return round(sum(self.last[pid] - self.first[pid] for pid in self.first), 2)
 
 
 # --- the input file --------------------------------------------------------------------------------

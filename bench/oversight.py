@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,8 +57,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--client-concurrency", type=int, default=None,
+                        help="The backend's max_concurrency (default: the server's --concurrency).")
     parser.add_argument("--batch", type=int, default=50, help="Chains per task (STEPWISE_OVERSIGHT_BATCH).")
     args = parser.parse_args()
+    args.client_concurrency = args.client_concurrency or args.concurrency
     env = environment()
     prepare(env)
     os.environ.update(env)
@@ -86,13 +90,17 @@ def main() -> None:
     try:
         base_url = server.stdout.readline().strip()
         ModelBackend.objects.update_or_create(name="bench", defaults={
-            "base_url": base_url, "model": "bench", "max_concurrency": args.concurrency, "timeout_seconds": 60})
+            "base_url": base_url, "model": "bench", "max_concurrency": args.client_concurrency, "timeout_seconds": 60})
         chains = list(project.chains.order_by("id")[:args.chains])
         started = time.perf_counter()
+        cpu_started = time.process_time()
         ids = runs_request_for_chains(chains=chains, kind="critique", backend_name="bench", batch=args.batch)
         for start in range(0, len(ids), args.batch):
             runs_execute(run_ids=ids[start:start + args.batch])
         wall = time.perf_counter() - started
+        cpu = time.process_time()
+        with urllib.request.urlopen(base_url.rsplit("/v1", 1)[0] + "/stats", timeout=10) as response:  # noqa: S310
+            stats = json.loads(response.read())
     finally:
         server.terminate()
         server.wait(10)
@@ -104,7 +112,12 @@ def main() -> None:
               "chains": args.chains, "steps": args.steps, "requests": requests, "latency_s": args.latency,
               "concurrency": args.concurrency, "batch": args.batch, "wall_s": round(wall, 2),
               "ideal_s": round(ideal, 2), "ratio": round(wall / ideal, 3), "target_ratio": 1.2,
-              "runs_done": done, "load_avg": os.getloadavg()[0]}
+              "runs_done": done, "client_concurrency": args.client_concurrency,
+              "client_cpu_s": round(cpu - cpu_started, 2), "server_peak_in_flight": stats["peak"],
+              # How busy the server's slots were: its own service time (latency plus its overheads, which a
+              # loaded machine inflates) over slots x wall time. 1.0 = never an idle slot.
+              "server_slot_utilisation": round(stats["busy_seconds"] / (args.concurrency * wall), 3),
+              "ideal_from_service_time_s": round(stats["busy_seconds"] / args.concurrency, 2), "load_avg": os.getloadavg()[0]}
     print(json.dumps(result))
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)

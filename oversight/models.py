@@ -113,6 +113,8 @@ class OversightRun(models.Model):
     the same thing returns this run (unique), so a pass is done once and is safe to ask for twice.
     """
 
+    MAX_ATTEMPTS = 3
+
     chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="oversight_runs")
     revision = models.PositiveIntegerField()
     kind = models.CharField(max_length=16, choices=PassKind.choices)
@@ -128,6 +130,9 @@ class OversightRun(models.Model):
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Written at the claim and with every batch of results: a running run whose heartbeat stopped lost its
+    # worker (runs_maintain takes it back to the queue, at most MAX_ATTEMPTS times).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

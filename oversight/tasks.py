@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .services import runs_execute
+from .services import runs_execute, runs_maintain
 from .services.policies import policies_apply
 
 
@@ -14,3 +14,8 @@ def oversight_runs_execute_task(run_ids: list[int]) -> dict:
 @shared_task
 def oversight_policies_apply_task() -> dict:
     return policies_apply()
+
+
+@shared_task
+def oversight_runs_maintain_task() -> dict:
+    return runs_maintain()

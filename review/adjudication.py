@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from annotation.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from annotation.exceptions import Conflict, NotFound, PermissionDenied, StepwiseError, ValidationFailed
 from annotation.models import Assignment, AssignmentStatus, Chain, Project
 from annotation.selectors import chain_steps, membership_role
 from annotation.services.audit import audit_record
@@ -45,6 +45,7 @@ from .quality_selectors import (
 
 MAX_LABELS_PER_DECISION = 10_000
 BATCH = 500  # chains judged per transaction
+JUDGING_FIELDS = {"queue_rule", "alpha_threshold", "min_annotators", "fast_seconds_per_step"}
 MAX_KEY = 64
 
 
@@ -82,6 +83,10 @@ def review_policy_set(*, project: Project, user, **values) -> ReviewPolicy:
         if "gold_share" in values:
             Project.objects.filter(pk=project.pk).update(gold_share=values["gold_share"])
             project.gold_share = values["gold_share"]
+        if JUDGING_FIELDS & set(fields):
+            # A new rule judges every unsettled chain again at the next refresh (settled ones stay settled).
+            ReviewItem.objects.filter(project=project, status__in=(ItemStatus.OPEN, ItemStatus.CLEAR)).update(
+                judged_submissions=0)
     return policy
 
 
@@ -278,12 +283,22 @@ def chain_send_back(*, chain: Chain, reviewer, note: str, request_key: str = "")
 
 
 def chain_request_debate(*, chain: Chain, reviewer, step: int, note: str = "", request_key: str = "") -> Decision:
-    """Ask for a model debate on a contested step (run by oversight when its passes are enabled). Recorded."""
+    """Ask for a model debate on a contested step: oversight's debate pass on the chain's current revision
+    (cached if asked before), recorded as a decision with the run it started, or why none could start
+    (no model backend configured)."""
+    from oversight.services.runs import run_request
+
     steps = chain_steps(chain=chain)
     if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < len(steps.keys):
         raise ValidationFailed(f"step is {step!r}; expected a step index from 0 to {len(steps.keys) - 1}.", field="step")
-    return _simple_decision(chain, reviewer, DecisionKind.DEBATE, note, request_key, None,
-                            {"step": step, "key": steps.keys[step]})
+    _check_reviewer(chain, reviewer)
+    change: dict = {"step": step, "key": steps.keys[step]}
+    try:
+        run, _created = run_request(chain=chain, kind="debate", step_key=steps.keys[step], user=reviewer)
+        change["run"] = run.pk
+    except StepwiseError as exc:
+        change["not_started"] = exc.message
+    return _simple_decision(chain, reviewer, DecisionKind.DEBATE, note, request_key, None, change)
 
 
 def _simple_decision(chain, reviewer, kind, note, request_key, status, change) -> Decision:

@@ -6,4 +6,5 @@ class ReviewConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import releases_tasks  # noqa: F401  (registers the tasks; Celery discovers only tasks.py)
+        # Registers the tasks: Celery's autodiscovery looks only for `review.tasks`.
+        from . import quality_tasks, releases_tasks  # noqa: F401

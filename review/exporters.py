@@ -93,14 +93,18 @@ class ChainRecord:
     label_sets: list[LabelSet]
     # Reviewers' final labels by step index (review/adjudication.py): read before any consensus rule.
     adjudicated: dict[int, int] = field(default_factory=dict)
+    # The project's consensus rule when it is not majority (Dawid–Skene over submitted passes), by step index.
+    aggregated: dict[int, int] = field(default_factory=dict)
 
     def consensus(self) -> list[int | None]:
-        if not self.adjudicated:
+        """Per step: the reviewer's final label, else the project's consensus rule, else majority."""
+        if not self.adjudicated and not self.aggregated:
             return self._consensus()
         ratings = list(self._consensus())  # a copy: the one-set case may hand out the set's own list
-        for index, rating in self.adjudicated.items():
-            if index < len(ratings):
-                ratings[index] = rating
+        for layer in (self.aggregated, self.adjudicated):
+            for index, rating in layer.items():
+                if index < len(ratings):
+                    ratings[index] = rating
         return ratings
 
     def _consensus(self) -> list[int | None]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 from django.core.cache import cache
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Q, Sum
 
 from annotation import steps as step_store
 from annotation.exceptions import NotFound
@@ -35,7 +35,15 @@ from annotation.selectors import chain_steps, membership_role, project_get_for_u
 from .aggregation import dawid_skene
 from .quality import StepLabels, agreement_report, annotator_agreement, position_agreement
 from .quality.triage import REASON_TEXT, majority
-from .quality_models import QUEUE_STATUSES, Decision, FinalLabel, ItemStatus, ReviewItem, ReviewPolicy
+from .quality_models import (
+    QUEUE_STATUSES,
+    ConsensusMethod,
+    Decision,
+    FinalLabel,
+    ItemStatus,
+    ReviewItem,
+    ReviewPolicy,
+)
 
 REVIEW_ROLES = (Role.REVIEWER, Role.RESEARCHER, Role.ADMIN)  # see the queue, the dashboard, a chain's labels
 ADJUDICATE_ROLES = (Role.REVIEWER, Role.ADMIN)  # set final labels
@@ -187,6 +195,31 @@ def _symbolic(text: str) -> dict | None:
     return {"outcome": outcome, "mismatches": mismatches, "n": len(findings)}
 
 
+def _oversight_by_key(chain: Chain, keys: list[int]) -> dict[int, tuple[list, list]]:
+    """Per step key of the window: the models' critiques and the debates run on it (oversight's results for
+    the chain's current revision)."""
+    from oversight.selectors import chain_results
+
+    wanted = set(keys)
+    results = chain_results(chain_id=chain.pk, revision=chain.revision)
+    out: dict[int, tuple[list, list]] = {}
+    for c in results["critiques"]:
+        if c["stepKey"] in wanted:
+            out.setdefault(c["stepKey"], ([], []))[0].append(
+                {"verdict": c["verdict"], "confidence": c["confidence"], "explanation": c["explanation"][:600]})
+    turns: dict[int, int] = defaultdict(int)
+    for t in results["turns"]:
+        turns[t["run"]] += 1
+    verdicts: dict[int, list] = defaultdict(list)
+    for v in results["verdicts"]:
+        verdicts[v["run"]].append(f"{v['judge']}: {v['verdict']} ({v['credence']:.2f})")
+    for run in results["runs"]:
+        if run["kind"] == "debate" and run["stepKey"] in wanted:
+            out.setdefault(run["stepKey"], ([], []))[1].append(
+                {"run": run["id"], "status": run["status"], "turns": turns[run["id"]], "verdicts": verdicts[run["id"]]})
+    return out
+
+
 def adjudication_data(*, chain: Chain, user, start: int = 0, size: int = 100, contested_only: bool = False) -> dict:
     """Everything the adjudication page shows for a window of steps: each annotator's rating, rationale and
     correction, the majority, the final label, the symbolic check; the chain's flags and decision history."""
@@ -216,6 +249,9 @@ def adjudication_data(*, chain: Chain, user, start: int = 0, size: int = 100, co
         votes = [lab["rating"] for lab in labels if lab.get("rating") is not None]
         rows.append({"index": index, "key": key, "text": text, "labels": labels, "majority": majority(votes),
                      "final": finals.get(key), "contested": key in contested_keys, "symbolic": _symbolic(text)})
+    oversight = _oversight_by_key(chain, [r["key"] for r in rows])
+    for row in rows:
+        row["critiques"], row["debates"] = oversight.get(row["key"], ([], []))
     own = any(s.annotator_id == user.pk for s in sets)
     role = membership_role(user=user, project=project)
     return {
@@ -265,8 +301,31 @@ def chain_final_ratings(*, chain_ids: list[int], keys_of: dict[int, list[int]]) 
 def adjudicated_ratings(*, chain_ids: list[int]) -> dict[int, dict[int, int]]:
     """{chain id: {step key: final rating}} for the chains that have any (one query)."""
     out: dict[int, dict[int, int]] = defaultdict(dict)
-    for chain_id, key, rating in FinalLabel.objects.filter(chain_id__in=chain_ids).values_list(
+    if not chain_ids:
+        return {}
+    wanted = set(chain_ids)
+    # A range, not IN (every id): exports ask for batches of 1,000 chains in id order (review/selectors.py).
+    for chain_id, key, rating in FinalLabel.objects.filter(chain_id__gte=min(wanted), chain_id__lte=max(wanted)).values_list(
             "chain_id", "step_key", "rating"):
+        if chain_id in wanted:
+            out[chain_id][key] = rating
+    return dict(out)
+
+
+def project_consensus_labels(*, project: Project) -> dict[int, dict[int, int]]:
+    """{chain id: {step key: rating}} by the project's consensus rule when it is not majority vote (which the
+    exporters apply themselves): Dawid–Skene over the submitted passes of the whole project. Reference labels
+    are not votes: chains labelled only by imports get nothing here."""
+    if policy_of(project=project).consensus != ConsensusMethod.DAWID_SKENE:
+        return {}
+    labels = project_step_labels(project=project)
+    if not labels.n_labels:
+        return {}
+    result = dawid_skene(labels)
+    ratings = np.asarray(result.categories)[result.labels]
+    out: dict[int, dict[int, int]] = defaultdict(dict)
+    for chain_id, key, rating in zip(result.unit_chain.tolist(), result.unit_step.tolist(), ratings.tolist(),
+                                     strict=True):
         out[chain_id][key] = rating
     return dict(out)
 
@@ -288,37 +347,45 @@ def project_step_labels(*, project: Project, chains=None) -> StepLabels:
 
 
 def gold_scores(*, project: Project) -> dict[int, dict]:
-    """Per annotator id: accuracy on gold chains' reference labels, recall of planted errors.
+    """Per annotator id: accuracy on gold chains' reference labels, recall of planted errors, and accuracy on
+    the screening chains (the pass mark a researcher reads before giving real work).
 
-    A gold chain's answer key is its current reference label set (imported with it); a planted chain's
-    is also the planted step, which must be rated the lowest rating. Only submitted assignments count.
+    A gold or screening chain's answer key is its current reference label set (imported with it); a planted
+    chain's is also the planted step, which must be rated the lowest rating. Only submitted assignments count.
     """
-    gold = dict(Chain.objects.filter(project=project, is_gold=True)
-            .values_list("id", "planted"))
-    if not gold:
+    keyed = {cid: (gold, screening, planted) for cid, gold, screening, planted in Chain.objects.filter(
+        Q(is_gold=True) | Q(is_screening=True), project=project).values_list("id", "is_gold", "is_screening",
+                                                                             "planted")}
+    if not keyed:
         return {}
     lowest = min(categories_of(project))
     reference: dict[int, dict[int, int]] = {}
     for chain_id, ratings_json, revision in ImportedLabelSet.objects.filter(
-            chain_id__in=list(gold), replaced_at__isnull=True).order_by("chain_id", "id").values_list(
+            chain_id__in=list(keyed), replaced_at__isnull=True).order_by("chain_id", "id").values_list(
             "chain_id", "ratings", "revision"):
         if chain_id in reference or revision != 1:
             continue  # the first current set is the key; revision-1 indexes are the imported keys 0..n-1
         reference[chain_id] = {i: r for i, r in enumerate(orjson.loads(ratings_json)) if r is not None}
-    scores: dict[int, dict] = defaultdict(lambda: {"gold_steps": 0, "gold_correct": 0, "gold_chains": 0,
-                                                   "planted": 0, "planted_found": 0, "planted_missed_chains": []})
-    for chain_id, chain_sets in submitted_sets(chain_ids=list(gold)).items():
+    scores: dict[int, dict] = defaultdict(lambda: {
+        "gold_steps": 0, "gold_correct": 0, "gold_chains": 0, "planted": 0, "planted_found": 0,
+        "planted_missed_chains": [], "screening_steps": 0, "screening_correct": 0, "screening_chains": 0})
+    for chain_id, chain_sets in submitted_sets(chain_ids=list(keyed)).items():
         key_ratings = reference.get(chain_id, {})
-        planted = gold[chain_id]
+        is_gold, is_screening, planted = keyed[chain_id]
         for s in chain_sets:
             score = scores[s.annotator_id]
             ratings = s.ratings()
-            score["gold_chains"] += 1
-            for key, expected in key_ratings.items():
-                if key in ratings:
-                    score["gold_steps"] += 1
-                    score["gold_correct"] += int(ratings[key] == expected)
-            if planted and "step_key" in planted:
+            compared = [(key, expected) for key, expected in key_ratings.items() if key in ratings]
+            right = sum(1 for key, expected in compared if ratings[key] == expected)
+            if is_gold:
+                score["gold_chains"] += 1
+                score["gold_steps"] += len(compared)
+                score["gold_correct"] += right
+            if is_screening:
+                score["screening_chains"] += 1
+                score["screening_steps"] += len(compared)
+                score["screening_correct"] += right
+            if is_gold and planted and "step_key" in planted:
                 score["planted"] += 1
                 if ratings.get(planted["step_key"]) == lowest:
                     score["planted_found"] += 1
@@ -327,6 +394,8 @@ def gold_scores(*, project: Project) -> dict[int, dict]:
     for score in scores.values():
         score["gold_accuracy"] = score["gold_correct"] / score["gold_steps"] if score["gold_steps"] else None
         score["planted_recall"] = score["planted_found"] / score["planted"] if score["planted"] else None
+        score["screening_accuracy"] = (score["screening_correct"] / score["screening_steps"]
+                                       if score["screening_steps"] else None)
     return dict(scores)
 
 
@@ -366,7 +435,7 @@ def _fingerprint(project: Project) -> str:
     a = Assignment.objects.filter(chain__project=project, status=AssignmentStatus.SUBMITTED).aggregate(
         n=Count("id"), t=Max("submitted_at"), v=Sum("version"))
     f = FinalLabel.objects.filter(chain__project=project).aggregate(n=Count("id"), t=Max("set_at"))
-    gold = Chain.objects.filter(project=project, is_gold=True).count()
+    gold = Chain.objects.filter(Q(is_gold=True) | Q(is_screening=True), project=project).count()
     raw = f"{project.pk}|{a['n']}|{a['t']}|{a['v']}|{f['n']}|{f['t']}|{gold}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
@@ -377,7 +446,8 @@ def project_quality(*, project: Project, resamples: int = DEFAULT_RESAMPLES, use
     Computed once per state of the project's submissions and final labels and kept in the cache, so the
     dashboard of a million-label project answers from a stored result until something changes.
     """
-    key = f"review:quality:{_fingerprint(project)}:{resamples}"
+    fingerprint = _fingerprint(project)
+    key = f"review:quality:{fingerprint}:{resamples}"
     if use_cache:
         found = cache.get(key)
         if found is not None:
@@ -410,6 +480,7 @@ def project_quality(*, project: Project, resamples: int = DEFAULT_RESAMPLES, use
             "gold_accuracy": g.get("gold_accuracy"), "gold_steps": g.get("gold_steps", 0),
             "planted_recall": g.get("planted_recall"), "planted": g.get("planted", 0),
             "planted_found": g.get("planted_found", 0),
+            "screening_accuracy": g.get("screening_accuracy"), "screening_chains": g.get("screening_chains", 0),
         })
     result = {
         "project": project.slug,
@@ -420,6 +491,24 @@ def project_quality(*, project: Project, resamples: int = DEFAULT_RESAMPLES, use
         "over_time": _over_time(project, labels),
         "queue": review_queue_counts(project=project),
         "reference_labels_excluded": True,
+        "computed_at": datetime.datetime.now(tz=datetime.UTC).isoformat(),
     }
     cache.set(key, result, timeout=24 * 3600)
+    cache.set(_latest_key(project, resamples), {"fingerprint": fingerprint, "result": result}, timeout=30 * 24 * 3600)
     return result
+
+
+def _latest_key(project: Project, resamples: int) -> str:
+    return f"review:quality:latest:{project.pk}:{resamples}"
+
+
+def project_quality_latest(*, project: Project, resamples: int = DEFAULT_RESAMPLES) -> tuple[dict | None, bool]:
+    """The figures computed last for the project (None if never) and whether they are still current.
+
+    The dashboard shows these at once and has them recomputed in the background when they are not:
+    at a million labels a computation takes seconds, the page must answer in milliseconds.
+    """
+    latest = cache.get(_latest_key(project, resamples))
+    if latest is None:
+        return None, False
+    return latest["result"], latest["fingerprint"] == _fingerprint(project)

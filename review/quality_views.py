@@ -12,20 +12,28 @@ from django.utils.safestring import mark_safe
 from annotation.exceptions import NotFound, StepwiseError
 from annotation.selectors import membership_role
 
-from .adjudication import FinalLabelInput, chain_adjudicate, chain_send_back, review_queue_refresh
+from .adjudication import (
+    FinalLabelInput,
+    chain_adjudicate,
+    chain_request_debate,
+    chain_send_back,
+    review_policy_set,
+    review_queue_refresh,
+)
 from .quality.charts import Series, bar_chart, line_chart
-from .quality_models import MAX_NOTE, QUEUE_STATUSES, ItemStatus
+from .quality_models import MAX_NOTE, QUEUE_STATUSES, ConsensusMethod, ItemStatus, QueueRule
 from .quality_selectors import (
     ADJUDICATE_ROLES,
     MAX_WINDOW,
+    POLICY_ROLES,
     adjudication_data,
     chain_get_for_review,
     policy_of,
     project_get_for_review,
-    project_quality,
     review_queue_counts,
     review_queue_list,
 )
+from .quality_tasks import project_quality_for_page
 
 WINDOW = 100  # steps per adjudication page
 
@@ -41,9 +49,35 @@ def _reviewable(fn):
     return login_required(view)
 
 
+def _policy_post(request, project):
+    """The researcher's form on the queue page: rule, threshold, minimum passes, names, fast floor, gold share."""
+    values: dict = {"queue_rule": request.POST.get("queue_rule", ""),
+                    "consensus": request.POST.get("consensus", ""),
+                    "show_annotator_names": request.POST.get("show_annotator_names") == "on"}
+    numbers = {"alpha_threshold": float, "min_annotators": int, "fast_seconds_per_step": float, "gold_share": float}
+    for name, kind in numbers.items():
+        raw = request.POST.get(name, "").strip()
+        try:
+            values[name] = kind(raw)
+        except ValueError:
+            messages.error(request, f"{name.replace('_', ' ')}: '{raw[:40]}' is not a number. Nothing was changed.")
+            return redirect("review-queue", slug=project.slug)
+    try:
+        review_policy_set(project=project, user=request.user, **values)
+    except StepwiseError as exc:
+        messages.error(request, f"{exc.message} Nothing was changed.")
+        return redirect("review-queue", slug=project.slug)
+    messages.success(request, "Review policy saved; chains are judged again as their passes change.")
+    return redirect("review-queue", slug=project.slug)
+
+
 @_reviewable
 def review_queue(request, slug):
     project = project_get_for_review(slug=slug, user=request.user)
+    if request.method == "POST":
+        if membership_role(user=request.user, project=project) not in POLICY_ROLES:
+            raise Http404("Only researchers and admins set the review policy.")
+        return _policy_post(request, project)
     status = request.GET.get("status", ItemStatus.OPEN)
     if status not in QUEUE_STATUSES:
         status = ItemStatus.OPEN
@@ -52,6 +86,8 @@ def review_queue(request, slug):
         "project": project, "status": status, "statuses": [(s, ItemStatus(s).label) for s in QUEUE_STATUSES],
         "items": review_queue_list(project=project, status=status), "counts": review_queue_counts(project=project),
         "policy": policy_of(project=project), "role": membership_role(user=request.user, project=project),
+        "can_set_policy": membership_role(user=request.user, project=project) in POLICY_ROLES,
+        "rules": QueueRule.choices, "consensus_choices": ConsensusMethod.choices,
     })
 
 
@@ -96,6 +132,12 @@ def _adjudicate_post(request, chain, start, size, contested):
     note = request.POST.get("note", "")
     key = request.POST.get("request_key", "")[:64]
     try:
+        if "debate" in request.POST:
+            step = _int(request.POST["debate"], -1, -1, 10_000_000)
+            chain_request_debate(chain=chain, reviewer=request.user, step=step, note=note, request_key=key)
+            messages.success(request, f"A debate on step {step + 1} was requested.")
+            return redirect(f"{reverse('review-adjudicate', args=[chain.pk])}?start={start}"
+                            f"{'&contested=1' if contested else ''}")
         if action == "rework":
             chain_send_back(chain=chain, reviewer=request.user, note=note, request_key=key)
             messages.success(request, f"{chain.source_id} was sent back for rework.")
@@ -121,7 +163,7 @@ def _adjudicate_post(request, chain, start, size, contested):
 @_reviewable
 def dashboard(request, slug):
     project = project_get_for_review(slug=slug, user=request.user)
-    q = project_quality(project=project)
+    q = project_quality_for_page(project=project)
     people = q["annotators"]
     names = [a["annotator"] for a in people]
     per_annotator = bar_chart(names, [

@@ -11,8 +11,11 @@ on them.
 """
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import orjson
+from django.db import connection
 from django.db.models import Q
 
 from annotation import steps as step_store
@@ -48,13 +51,39 @@ def _adjudicated_ratings(*, chain_ids):
     return adjudicated_ratings(chain_ids=chain_ids)
 
 
+def _consensus_labels(*, project: Project) -> dict[int, dict[int, int]]:
+    """The project's consensus rule when it is not majority (Dawid–Skene), by chain and step key; {} under
+    majority, which the row builders apply themselves (and then numpy is not loaded, as above)."""
+    from .quality_models import ConsensusMethod, ReviewPolicy
+
+    rule = ReviewPolicy.objects.filter(project=project).values_list("consensus", flat=True).first()
+    if rule != ConsensusMethod.DAWID_SKENE:
+        return {}
+    from .quality_selectors import project_consensus_labels
+
+    return project_consensus_labels(project=project)
+
+
 def _revisions(chain_ids: list[int]) -> dict[int, list[step_store.StoredRevision]]:
     found: dict[int, list[step_store.StoredRevision]] = {}
-    rows = ChainRevision.objects.filter(chain_id__in=chain_ids).order_by("chain_id", "number").values_list(
-        "chain_id", "number", "step_keys", "step_count", "first_new_key", "new_count", "texts")
+    wanted = set(chain_ids)
+    rows = (ChainRevision.objects.filter(_id_range("chain_id", chain_ids)).order_by("chain_id", "number")
+            .values_list("chain_id", "number", "step_keys", "step_count", "first_new_key", "new_count", "texts"))
     for chain_id, *rest in rows:
-        found.setdefault(chain_id, []).append(step_store.StoredRevision(*rest))
+        if chain_id in wanted:
+            found.setdefault(chain_id, []).append(step_store.StoredRevision(*rest))
     return found
+
+
+def _id_range(field: str, ids: list[int]) -> Q:
+    """`field` between the first and last of `ids` (sorted): the rows of a batch of chains taken in id order.
+
+    Two comparisons instead of `IN (1,000 parameters)`: Django prepares and psycopg's client-side cursor
+    splits and quotes every parameter, which cost more than the query (a third of a 50,000-chain export).
+    The range may also hold other projects' chains (imports running side by side interleave ids): callers
+    keep only rows of `ids`.
+    """
+    return Q(**{f"{field}__gte": ids[0], f"{field}__lte": ids[-1]})
 
 
 def _current_steps(revisions: list[step_store.StoredRevision], number: int) -> tuple[list[int], StepsJson | list[str]]:
@@ -86,10 +115,12 @@ def _imported_sets(chain_ids: list[int], meta: dict[int, tuple], with_details: b
     fields = ["chain_id", "source", "revision", "ratings", "finish_reason", "created_at", "human_steps"]
     if with_details:
         fields += ["flagged", "candidates", "source_meta"]
-    rows = (ImportedLabelSet.objects.filter(chain_id__in=chain_ids, replaced_at__isnull=True)
+    rows = (ImportedLabelSet.objects.filter(_id_range("chain_id", chain_ids), replaced_at__isnull=True)
             .order_by("chain_id", "id").values_list(*fields))
     for row in rows:
         chain_id, source, revision, ratings, reason, created, human_json = row[:7]
+        if chain_id not in meta:
+            continue  # another project's chain inside the id range
         keys, position, size, revisions = meta[chain_id]
         aligned = revision == 1 and len(keys) == size and keys == list(range(size))
         old_keys = keys if aligned else _keys_of(revisions, revision)
@@ -124,9 +155,11 @@ def _imported_sets(chain_ids: list[int], meta: dict[int, tuple], with_details: b
 
 
 def _annotator_sets(chain_ids: list[int], meta: dict[int, tuple]) -> dict[int, list[LabelSet]]:
-    assignments = list(Assignment.objects.filter(chain_id__in=chain_ids, status=AssignmentStatus.SUBMITTED)
-                       .order_by("chain_id", "id")
-                       .values_list("id", "chain_id", "annotator__username", "active_seconds", "submitted_at"))
+    assignments = [row for row in Assignment.objects.filter(_id_range("chain_id", chain_ids),
+                                                            status=AssignmentStatus.SUBMITTED)
+                   .order_by("chain_id", "id")
+                   .values_list("id", "chain_id", "annotator__username", "active_seconds", "submitted_at")
+                   if row[1] in meta]
     if not assignments:
         return {}
     ids = [a[0] for a in assignments]
@@ -155,35 +188,79 @@ def _annotator_sets(chain_ids: list[int], meta: dict[int, tuple]) -> dict[int, l
 
 
 def chain_records(*, project: Project, with_details: bool = True, only_labelled: bool = True) -> Iterator[ChainRecord]:
-    """Every chain of the project (with at least one label set, unless `only_labelled` is off), in id order."""
-    last_id = 0
-    while True:
-        chains = list(Chain.objects.filter(project=project, id__gt=last_id).order_by("id").values_list(
-            "id", "source_id", "source_model", "problem__statement", "problem__reference_answer", "metadata",
-            "revision")[:BATCH])
-        if not chains:
-            return
-        last_id = chains[-1][0]
-        ids = [c[0] for c in chains]
-        revisions = _revisions(ids)
-        meta: dict[int, tuple] = {}
-        steps_of: dict[int, StepsJson | list[str]] = {}
-        for chain_id, *_rest, revision in chains:
-            keys, texts = _current_steps(revisions[chain_id], revision)
-            meta[chain_id] = (keys, {k: i for i, k in enumerate(keys)}, len(keys), revisions[chain_id])
-            steps_of[chain_id] = texts
-        imported = _imported_sets(ids, meta, with_details)
-        annotated = _annotator_sets(ids, meta)
-        adjudicated = _adjudicated_ratings(chain_ids=ids)
-        for chain_id, source_id, model, statement, answer, metadata, _revision in chains:
-            label_sets = imported.get(chain_id, []) + annotated.get(chain_id, [])
-            if only_labelled and not label_sets:
-                continue
-            position = meta[chain_id][1]
-            final = {position[key]: rating for key, rating in adjudicated.get(chain_id, {}).items() if key in position}
-            yield ChainRecord(source_id=source_id, source_model=model, problem=statement, reference_answer=answer,
-                              steps=steps_of[chain_id], metadata=metadata or {}, label_sets=label_sets,
-                              adjudicated=final)
+    """Every chain of the project (with at least one label set, unless `only_labelled` is off), in id order.
+
+    On PostgreSQL, outside a transaction, the next batch is read on a second connection while this one is
+    turned into records: the database's work and Python's overlap (on 2 cores an export is about half
+    each), so an export takes about the longer of the two instead of their sum. Inside a transaction the
+    batches are read in turn on this connection, which sees what the transaction wrote.
+    """
+    aggregated = _consensus_labels(project=project)
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        last_id = 0
+        while (batch := _fetch_batch(project.pk, last_id, with_details)) is not None:
+            last_id = batch.last_id
+            yield from _records_of(batch, only_labelled, aggregated)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-prefetch") as pool:
+        pending = pool.submit(_fetch_batch, project.pk, 0, with_details)
+        try:
+            while (batch := pending.result()) is not None:
+                pending = pool.submit(_fetch_batch, project.pk, batch.last_id, with_details)
+                yield from _records_of(batch, only_labelled, aggregated)
+        finally:
+            pending.cancel()
+            pool.submit(_close_connection)  # on the prefetch thread: its own connection
+
+
+def _close_connection() -> None:
+    # A function, so `connection` is looked up on the prefetch thread: `pool.submit(connection.close)` would
+    # bind the caller's connection and close that one instead.
+    connection.close()
+
+
+@dataclass
+class _Batch:
+    last_id: int
+    chains: list[tuple]
+    meta: dict[int, tuple]
+    steps_of: dict[int, StepsJson | list[str]]
+    imported: dict[int, list[LabelSet]]
+    annotated: dict[int, list[LabelSet]]
+    adjudicated: dict[int, dict[int, int]]
+
+
+def _fetch_batch(project_id: int, last_id: int, with_details: bool) -> _Batch | None:
+    chains = list(Chain.objects.filter(project_id=project_id, id__gt=last_id).order_by("id").values_list(
+        "id", "source_id", "source_model", "problem__statement", "problem__reference_answer", "metadata",
+        "revision")[:BATCH])
+    if not chains:
+        return None
+    ids = [c[0] for c in chains]
+    revisions = _revisions(ids)
+    meta: dict[int, tuple] = {}
+    steps_of: dict[int, StepsJson | list[str]] = {}
+    for chain_id, *_rest, revision in chains:
+        keys, texts = _current_steps(revisions[chain_id], revision)
+        meta[chain_id] = (keys, {k: i for i, k in enumerate(keys)}, len(keys), revisions[chain_id])
+        steps_of[chain_id] = texts
+    return _Batch(last_id=ids[-1], chains=chains, meta=meta, steps_of=steps_of,
+                  imported=_imported_sets(ids, meta, with_details), annotated=_annotator_sets(ids, meta),
+                  adjudicated=_adjudicated_ratings(chain_ids=ids))
+
+
+def _records_of(batch: _Batch, only_labelled: bool, aggregated: dict[int, dict[int, int]]) -> Iterator[ChainRecord]:
+    for chain_id, source_id, model, statement, answer, metadata, _revision in batch.chains:
+        label_sets = batch.imported.get(chain_id, []) + batch.annotated.get(chain_id, [])
+        if only_labelled and not label_sets:
+            continue
+        position = batch.meta[chain_id][1]
+        final = {position[key]: rating for key, rating in batch.adjudicated.get(chain_id, {}).items()
+                 if key in position}
+        rule = {position[key]: rating for key, rating in aggregated.get(chain_id, {}).items() if key in position}
+        yield ChainRecord(source_id=source_id, source_model=model, problem=statement, reference_answer=answer,
+                          steps=batch.steps_of[chain_id], metadata=metadata or {}, label_sets=label_sets,
+                          adjudicated=final, aggregated=rule)
 
 
 _BUILDERS = {"processbench": processbench_row, "trl-stepwise": trl_stepwise_row}

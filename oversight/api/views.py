@@ -151,7 +151,11 @@ class ChainResultsApi(APIView):
         from ..selectors import chain_results
 
         chain = chain_get_for_user(pk=pk, user=request.user)
-        revision = int(request.query_params.get("revision") or chain.revision)
+        raw = request.query_params.get("revision") or str(chain.revision)
+        if not raw.isdigit():
+            raise ValidationFailed(f"revision must be a revision number of the chain; got {raw[:20]!r}.",
+                                   field="revision")
+        revision = int(raw)
         return Response(chain_results(chain_id=chain.pk, revision=revision, user=request.user))
 
 

@@ -2,7 +2,7 @@
 
 from .backends import backend_config, backend_create, backend_default, backend_resolve
 from .feedback import arm_draw, assistance_rate, debate_judge, policy_set
-from .runs import run_request, run_retry, runs_execute, runs_request_for_chains
+from .runs import run_request, run_retry, runs_execute, runs_maintain, runs_request_for_chains
 
 __all__ = [
     "arm_draw",
@@ -16,5 +16,6 @@ __all__ = [
     "run_request",
     "run_retry",
     "runs_execute",
+    "runs_maintain",
     "runs_request_for_chains",
 ]

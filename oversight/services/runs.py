@@ -177,29 +177,28 @@ class _Job:
     existing: set = field(default_factory=set)  # step keys (critique) or (round, side) (debate) already stored
 
 
-def _claim(run_ids: list[int]) -> list[_Job]:
-    jobs = []
-    for pk in run_ids:
-        claimed = OversightRun.objects.filter(pk=pk, status=RunStatus.QUEUED).update(
-            status=RunStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1, error="")
-        if not claimed:
-            continue  # done, failed, or running elsewhere: running twice changes nothing
-        run = OversightRun.objects.select_related("chain__problem", "backend").get(pk=pk)
-        steps = chain_steps(chain=run.chain, revision=run.revision)
-        job = _Job(run=run, problem=run.chain.problem.statement, keys=steps.keys, texts=steps.texts)
-        if run.kind == PassKind.CRITIQUE:
-            job.existing = set(Critique.objects.filter(run=run).values_list("step_key", flat=True))
-            total = len(steps.keys)
-        elif run.kind == PassKind.DEBATE:
-            job.existing = set(DebateTurn.objects.filter(run=run).values_list("round", "side"))
-            total = 2 * run.config["rounds"] + (1 if run.config.get("judge") == "model" else 0)
-        else:
-            total = len(steps.keys)
-        OversightRun.objects.filter(pk=pk).update(total=total, done=len(job.existing))
-        run.refresh_from_db()
-        broadcast_chain_event(run.chain_id, "run", run_out(run))
-        jobs.append(job)
-    return jobs
+def _claim(pk: int) -> _Job | None:
+    """Take one queued run (conditional update: a second worker, or a message delivered twice, gets None)."""
+    claimed = OversightRun.objects.filter(pk=pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now(),
+        attempts=F("attempts") + 1, error="")
+    if not claimed:
+        return None  # done, failed, or running elsewhere: running twice changes nothing
+    run = OversightRun.objects.select_related("chain__problem", "backend").get(pk=pk)
+    steps = chain_steps(chain=run.chain, revision=run.revision)
+    job = _Job(run=run, problem=run.chain.problem.statement, keys=steps.keys, texts=steps.texts)
+    if run.kind == PassKind.CRITIQUE:
+        job.existing = set(Critique.objects.filter(run=run).values_list("step_key", flat=True))
+        total = len(steps.keys)
+    elif run.kind == PassKind.DEBATE:
+        job.existing = set(DebateTurn.objects.filter(run=run).values_list("round", "side"))
+        total = 2 * run.config["rounds"] + (1 if run.config.get("judge") == "model" else 0)
+    else:
+        total = len(steps.keys)
+    run.total, run.done = total, len(job.existing)
+    OversightRun.objects.filter(pk=pk).update(total=run.total, done=run.done)
+    broadcast_chain_event(run.chain_id, "run", run_out(run))
+    return job
 
 
 def _finish(run_id: int, *, error: str = "") -> OversightRun:
@@ -216,6 +215,35 @@ def _finish(run_id: int, *, error: str = "") -> OversightRun:
 CONVINCING_WRONG_PRIORITY = 100
 
 
+def runs_maintain(*, stale_seconds: int | None = None) -> dict:
+    """Runs whose worker died: a running run with no heartbeat for `stale_seconds` (default: three times its
+    backend's timeout, at least 10 minutes) goes back to the queue, what it stored kept, at most
+    MAX_ATTEMPTS times; then it fails with the reason. Celery beat calls this every minute."""
+    now = timezone.now()
+    requeued, failed = [], []
+    for run in OversightRun.objects.filter(status=RunStatus.RUNNING).select_related("backend"):
+        limit = stale_seconds if stale_seconds is not None else \
+            max(600, 3 * (run.backend.timeout_seconds if run.backend_id else 60))
+        if run.heartbeat_at and (now - run.heartbeat_at).total_seconds() < limit:
+            continue
+        with transaction.atomic():
+            if run.attempts >= OversightRun.MAX_ATTEMPTS:
+                changed = OversightRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING,
+                                                      heartbeat_at=run.heartbeat_at).update(
+                    status=RunStatus.FAILED, finished_at=now,
+                    error=f"lost its worker {run.attempts} times (no progress for {limit:g} s each time); "
+                          "retry it when the workers are healthy")
+                if changed:
+                    failed.append(run.pk)
+            else:
+                changed = OversightRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING,
+                                                      heartbeat_at=run.heartbeat_at).update(status=RunStatus.QUEUED)
+                if changed:
+                    requeued.append(run.pk)
+                    _enqueue([run.pk])
+    return {"requeued": requeued, "failed": failed}
+
+
 def _prioritise(run: OversightRun) -> None:
     """A convincing wrong answer (oversight/priority.py) goes to the front of a priority-ordered queue.
 
@@ -230,25 +258,26 @@ def _prioritise(run: OversightRun) -> None:
 
 def runs_execute(*, run_ids: list[int]) -> list[OversightRun]:
     """Execute the queued runs among `run_ids` (the worker's entry point; safe to call twice)."""
-    jobs = _claim(run_ids)
-    symbolic_jobs = [j for j in jobs if j.run.kind == PassKind.SYMBOLIC]
-    model_jobs = [j for j in jobs if j.run.kind != PassKind.SYMBOLIC]
-    for job in symbolic_jobs:
-        try:
-            _symbolic(job)
-        except Exception as exc:  # a bug must end the run visibly, never leave it running
-            log.exception("symbolic run %s failed", job.run.pk)
-            _finish(job.run.pk, error=f"internal error in the symbolic checker: {exc!r}")
-        else:
-            _finish(job.run.pk)
-    by_backend: dict[int, list[_Job]] = {}
-    for job in model_jobs:
-        by_backend.setdefault(job.run.backend_id, []).append(job)
-    for group in by_backend.values():
-        errors = asyncio.run(_model_runs(group))
-        for job in group:
-            _finish(job.run.pk, error=errors.get(job.run.pk, ""))
-    return [_fresh(j.run.pk) for j in jobs]
+    kinds = dict(OversightRun.objects.filter(pk__in=run_ids, status=RunStatus.QUEUED).values_list("pk", "kind"))
+    backends = dict(OversightRun.objects.filter(pk__in=list(kinds)).values_list("pk", "backend_id"))
+    by_backend: dict[int, list[int]] = {}
+    for pk in run_ids:
+        if kinds.get(pk) == PassKind.SYMBOLIC:
+            job = _claim(pk)
+            if job is None:
+                continue
+            try:
+                _symbolic(job)
+            except Exception as exc:  # a bug must end the run visibly, never leave it running
+                log.exception("symbolic run %s failed", pk)
+                _finish(pk, error=f"internal error in the symbolic checker: {exc!r}")
+            else:
+                _finish(pk)
+        elif pk in kinds:
+            by_backend.setdefault(backends[pk], []).append(pk)
+    for ids in by_backend.values():
+        asyncio.run(_model_runs(ModelBackend.objects.get(pk=backends[ids[0]]), ids))
+    return list(OversightRun.objects.filter(pk__in=run_ids).select_related("backend").order_by("id"))
 
 
 def _symbolic(job: _Job) -> None:
@@ -265,7 +294,7 @@ def _symbolic(job: _Job) -> None:
         OversightRun.objects.filter(pk=job.run.pk).update(done=len(job.keys))
     payload = {"run": job.run.pk, "checks": [check_out(c) for c in made]}
     transaction.on_commit(lambda: broadcast_chain_event(job.run.chain_id, "results", payload))
-    log.info("symbolic run %s: %d steps in %.3f s", job.run.pk, len(job.keys), time.monotonic() - started)
+    log.debug("symbolic run %s: %d steps in %.3f s", job.run.pk, len(job.keys), time.monotonic() - started)
 
 
 class _Writer:
@@ -317,39 +346,46 @@ def _write_batch(batch: list) -> list[tuple[int, str, dict]]:
             verdicts = DebateVerdict.objects.bulk_create(entry["verdicts"])
             OversightRun.objects.filter(pk=run_id).update(
                 done=F("done") + len(critiques) + len(turns) + len(verdicts),
-                malformed=F("malformed") + entry["malformed"], prompt_tokens=F("prompt_tokens") + entry["prompt"],
+                malformed=F("malformed") + entry["malformed"], heartbeat_at=timezone.now(),
+                prompt_tokens=F("prompt_tokens") + entry["prompt"],
                 completion_tokens=F("completion_tokens") + entry["completion"])
-            run = _fresh(run_id)
+            run = entry["job"].run  # its counters kept in step here: no read back per batch
+            run.done += len(critiques) + len(turns) + len(verdicts)
+            run.malformed += entry["malformed"]
             payload = {"run": run_out(run), "critiques": [critique_out(c) for c in critiques],
                        "turns": [turn_out(t) for t in turns], "verdicts": [verdict_out(v) for v in verdicts]}
             events.append((run.chain_id, "results", payload))
-    close_old_connections()
     return events
 
 
-async def _model_runs(jobs: list[_Job]) -> dict[int, str]:
-    """Every request of every job through one client; a job whose request failed stops (its error returned),
-    the others go on."""
-    config = backend_config(jobs[0].run.backend)
+async def _model_runs(backend: ModelBackend, run_ids: list[int]) -> None:
+    """Every request of every run through one client. Each run is claimed, executed and finished on its own, so
+    the first runs' requests go out while the others are still being read (the database work of all of them
+    goes through one thread: sync_to_async's). A run whose request failed stops with the error; the others
+    go on."""
     writer = _Writer()
-    errors: dict[int, str] = {}
-    async with ChatClient(config) as client:
-        async def one_job(job: _Job) -> None:
+    async with ChatClient(backend_config(backend)) as client:
+        async def one(pk: int) -> None:
+            job = await sync_to_async(_claim)(pk)
+            if job is None:
+                return
+            error = ""
             try:
                 if job.run.kind == PassKind.CRITIQUE:
                     await _critique(client, writer, job)
                 else:
                     await _debate(client, writer, job)
             except ModelError as exc:
-                errors[job.run.pk] = f"{exc.kind}: {exc.message}"
+                error = f"{exc.kind}: {exc.message}"
             except Exception as exc:
-                log.exception("run %s failed", job.run.pk)
-                errors[job.run.pk] = f"internal error: {exc!r}"
+                log.exception("run %s failed", pk)
+                error = f"internal error: {exc!r}"
+            await writer.flush()  # this run's results are stored before it is marked finished
+            await sync_to_async(_finish)(pk, error=error)
 
-        await asyncio.gather(*(one_job(job) for job in jobs))
+        await asyncio.gather(*(one(pk) for pk in run_ids))
         await writer.flush()
     await sync_to_async(close_old_connections)()
-    return errors
 
 
 async def _critique(client: ChatClient, writer: _Writer, job: _Job) -> None:

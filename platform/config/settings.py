@@ -303,6 +303,8 @@ CELERY_BEAT_SCHEDULE = {
     "import-jobs-maintain": {"task": "annotation.tasks.import_jobs_maintain_task", "schedule": 30.0},
     # Passes a project runs on import (and on disagreement) start here: annotation never calls oversight.
     "oversight-policies-apply": {"task": "oversight.tasks.oversight_policies_apply_task", "schedule": 30.0},
+    # Runs whose worker died (no heartbeat) go back to the queue.
+    "oversight-runs-maintain": {"task": "oversight.tasks.oversight_runs_maintain_task", "schedule": 60.0},
     # Stale claims (no save within the project's claim timeout) go back to the queue.
     "assignments-expire": {"task": "annotation.tasks.assignments_expire_task", "schedule": 60.0},
 }

@@ -31,5 +31,6 @@ urlpatterns = [
     path("", include("review.quality_urls")),
     path("api/", include("review.api.releases_urls")),
     path("", include("review.releases_urls")),
+    path("", include("oversight.urls")),
     path("", include("annotation.urls")),
 ]

@@ -33,6 +33,7 @@ from ..quality_selectors import (
     review_queue_counts,
     review_queue_list,
 )
+from ..quality_tasks import project_quality_for_page
 
 
 def _int_param(request, name: str, default: int, low: int, high: int) -> int:
@@ -51,13 +52,17 @@ def _int_param(request, name: str, default: int, low: int, high: int) -> int:
 class ProjectQualityApi(APIView):
     """Agreement (α ordinal and nominal, AC1, Fleiss' κ, first-error agreement) with intervals and label counts,
     per annotator (consensus agreement, Dawid–Skene competence, gold accuracy, planted recall), by position
-    and by day."""
+    and by day. Answers the last computed figures at once (`"stale": true` while newer ones are computed in
+    the background); `?fresh=1` waits for current ones."""
 
-    @extend_schema(parameters=[OpenApiParameter("resamples", int)], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[OpenApiParameter("resamples", int), OpenApiParameter("fresh", bool)],
+                   responses=OpenApiTypes.OBJECT)
     def get(self, request, slug):
         project = project_get_for_review(slug=slug, user=request.user)
-        resamples = _int_param(request, "resamples", DEFAULT_RESAMPLES, 0, 2000)
-        return Response(project_quality(project=project, resamples=resamples))
+        resamples = _int_param(request, "resamples", DEFAULT_RESAMPLES, 0, 1000)
+        if request.query_params.get("fresh") in ("1", "true"):
+            return Response(project_quality(project=project, resamples=resamples))
+        return Response(project_quality_for_page(project=project, resamples=resamples))
 
 
 class ReviewQueueApi(APIView):

@@ -40,24 +40,30 @@ def _axis(left: float, top: float, width: float, height: float, lo: float, hi: f
     return out
 
 
-def _legend(series: Sequence[Series], left: float, y: float) -> list[str]:
-    out, x = [], left
+def _legend(series: Sequence[Series], left: float, y: float, width: float) -> tuple[list[str], float]:
+    """Legend items in rows that fit `width`; returns the marks and the height they took."""
+    out, x, row = [], left, 0
     for i, s in enumerate(series):
+        item = 26 + 7.4 * len(s.name)
+        if x > left and x + item > width:
+            x, row = left, row + 1
         color = PALETTE[i % len(PALETTE)]
-        out.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{color}"/>')
-        out.append(f'<text x="{x + 14}" y="{y}" font-size="12" fill="#111827">{escape(s.name)}</text>')
-        x += 26 + 7.4 * len(s.name)
-    return out
+        out.append(f'<rect x="{x:.1f}" y="{y + 16 * row - 9}" width="10" height="10" fill="{color}"/>')
+        out.append(f'<text x="{x + 14:.1f}" y="{y + 16 * row}" font-size="12" fill="#111827">{escape(s.name)}</text>')
+        x += item
+    return out, 16 * row
 
 
 def bar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str, lo: float = 0.0,
               hi: float = 1.0, width: int = 640, height: int = 260) -> str:
     """Grouped bars: one group per category, one bar per series; None values are drawn as a gap."""
-    left, top, bottom = 48, 28, 46
+    left, bottom = 48, 46
+    legend, extra = _legend(series, left, 16, width)
+    top = 28 + extra
     plot_w, plot_h = width - left - 12, height - top - bottom
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
              f'height="{height}" role="img" aria-label="{escape(title)}" class="chart">',
-             *_axis(left, top, plot_w, plot_h, lo, hi), *_legend(series, left, 16)]
+             *_axis(left, top, plot_w, plot_h, lo, hi), *legend]
     n = max(len(categories), 1)
     group = plot_w / n
     bar = min(28.0, group * 0.8 / max(len(series), 1))
@@ -83,11 +89,13 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str
 def line_chart(xs: Sequence[str], series: Sequence[Series], *, title: str, lo: float = 0.0, hi: float = 1.0,
                width: int = 640, height: int = 260) -> str:
     """Lines with points, and a band for each series' interval where one is given."""
-    left, top, bottom = 48, 28, 46
+    left, bottom = 48, 46
+    legend, extra = _legend(series, left, 16, width)
+    top = 28 + extra
     plot_w, plot_h = width - left - 12, height - top - bottom
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
              f'height="{height}" role="img" aria-label="{escape(title)}" class="chart">',
-             *_axis(left, top, plot_w, plot_h, lo, hi), *_legend(series, left, 16)]
+             *_axis(left, top, plot_w, plot_h, lo, hi), *legend]
     n = len(xs)
 
     def x_at(i: int) -> float:

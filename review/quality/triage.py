@@ -18,8 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .agreement import krippendorff_alpha
-from .labels import RATINGS, StepLabels
+from .labels import RATINGS
 
 RULE_REASONS = {"any_step": "step_disagreement", "first_error": "first_error_disagreement", "alpha_below": "low_alpha"}
 FLAG_REASONS = ("outcome_process_mismatch", "fast_annotation", "far_from_consensus")
@@ -54,6 +53,42 @@ class Triage:
                 "fast": self.fast, "far": self.far}
 
 
+def chain_alpha(by_step: dict[int, Counter], categories: Sequence[int]) -> float | None:
+    """Krippendorff's α (ordinal) of one chain from its per-step rating counts, in plain Python.
+
+    The same statistic as `agreement.krippendorff_alpha` (tested equal), without building arrays: the
+    queue judges chains one by one, where numpy's per-call overhead would dominate. None when undefined.
+    """
+    values = sorted(categories)
+    index = {v: i for i, v in enumerate(values)}
+    k = len(values)
+    o = [[0.0] * k for _ in range(k)]
+    for votes in by_step.values():
+        m = sum(votes.values())
+        if m < 2:
+            continue
+        for a, na in votes.items():
+            for b, nb in votes.items():
+                o[index[a]][index[b]] += (na * nb - (na if a == b else 0)) / (m - 1)
+    n_v = [sum(row) for row in o]
+    n = sum(n_v)
+    if n <= 1:
+        return None
+    cum = [0.0]
+    for x in n_v:
+        cum.append(cum[-1] + x)
+
+    def delta(c: int, d: int) -> float:
+        lo, hi = min(c, d), max(c, d)
+        return (cum[hi + 1] - cum[lo] - (n_v[lo] + n_v[hi]) / 2) ** 2
+
+    observed = sum(o[c][d] * delta(c, d) for c in range(k) for d in range(k))
+    expected = sum(n_v[c] * n_v[d] * delta(c, d) for c in range(k) for d in range(k))
+    if expected <= 0:
+        return None
+    return 1 - (n - 1) * observed / expected
+
+
 def first_error_of(ratings: dict[int, int], lowest: int = -1) -> int:
     return min((i for i, r in ratings.items() if r == lowest), default=-1)
 
@@ -72,9 +107,8 @@ def triage_chain(sets: Sequence[LabelSetInput], *, rule: str, alpha_threshold: f
             by_step.setdefault(step, Counter())[rating] += 1
     out.contested = sorted(step for step, votes in by_step.items() if len(votes) > 1)
     out.first_errors = {str(s.coder): first_error_of(s.ratings, lowest) for s in sets}
-    rows = [(0, step, str(s.coder), rating) for s in sets for step, rating in s.ratings.items()]
-    if rows and len(sets) >= 2:
-        out.alpha = krippendorff_alpha(StepLabels.from_rows(rows, categories=tuple(categories)), resamples=0).value
+    if len(sets) >= 2:
+        out.alpha = chain_alpha(by_step, categories)
     found = {
         "step_disagreement": bool(out.contested),
         "first_error_disagreement": len(set(out.first_errors.values())) > 1,

@@ -1,9 +1,12 @@
 """Who may use the oversight app's routes (read by tests/platform/test_permission_matrix.py; rules and
 identities in tests/access.py)."""
 
-from tests.access import MISSING, api_managers, api_owner, expect, nobody, reviewers
+from tests.access import MISSING, api_managers, api_owner, expect, nobody, page_members, reviewers
 
 ROUTES = {
+    # The project's oversight page (passes, arms, report): reviewers and managers; annotators are members (403).
+    "project-oversight": {"kwargs": lambda w: {"slug": w.project.slug},
+                          "methods": {"GET": {"expect": page_members(annotator=403, annotator2=403, token="login")}}},
     # The annotator's own assignment: its assistance (critiques, checks), if its arm is assisted.
     "api-oversight-assignment": {"kwargs": lambda w: {"pk": w.assignment.pk}, "methods": {"GET": {"expect": api_owner()}}},
     # No run exists in the world for the assignment's step: the owner gets the service's 404 too.

@@ -51,6 +51,7 @@ class FakeModelServer:
         self.requests: list[dict] = []
         self.in_flight = 0
         self.peak = 0
+        self.busy_seconds = 0.0  # the sum of the time spent serving requests (from a slot taken to its reply)
         self._lock = threading.Lock()
         server = self
 
@@ -61,7 +62,10 @@ class FakeModelServer:
                 pass
 
             def do_GET(self):
-                if self.path.endswith("/health"):
+                if self.path.endswith("/stats"):
+                    self._send(200, json.dumps({"requests": len(server.requests), "peak": server.peak,
+                                                "busy_seconds": server.busy_seconds}).encode())
+                elif self.path.endswith("/health"):
                     self._send(200, b'{"status":"ok"}')
                 else:
                     self._send(404, b"{}")
@@ -75,11 +79,13 @@ class FakeModelServer:
                     with server._lock:
                         server.in_flight += 1
                         server.peak = max(server.peak, server.in_flight)
+                    began = time.monotonic()
                     try:
                         self._answer(body)
                     finally:
                         with server._lock:
                             server.in_flight -= 1
+                            server.busy_seconds += time.monotonic() - began
 
             def _answer(self, body):
                 reply = server.script(body)

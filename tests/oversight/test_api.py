@@ -132,3 +132,15 @@ def test_backends_are_staff_only(api_client, ov_researcher, make_user):
                                                    "params": {"logit_bias": 1}}, format="json")
     assert bad.status_code == 400 and "logit_bias" in bad.json()["detail"]
     assert [b["name"] for b in client.get("/api/oversight/backends/").json()] == ["vllm-1"]
+
+
+def test_the_project_page_shows_the_report(client, ov_researcher, ov_annotator, critiqued):
+    client.force_login(ov_researcher)
+    page = client.get("/projects/ov/oversight/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Passes use <strong>fake</strong>" in html and "critique:fake" in html
+    assert 'id="ov-arms"' in html and "assisted" in html
+    assert "/projects/ov/oversight/" in client.get("/projects/ov/").content.decode()
+    client.force_login(ov_annotator)
+    assert client.get("/projects/ov/oversight/").status_code == 404

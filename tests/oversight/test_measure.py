@@ -96,3 +96,26 @@ def test_policies_apply_runs_on_import_passes(ov_project, chain):
     policy_set(project=ov_project, passes={"symbolic": "on_import", "critique": "on_demand"})
     assert policies_apply() == {"ov:symbolic": 2}
     assert policies_apply() == {}  # every chain has its run on its current revision now
+
+
+@pytest.mark.django_db(transaction=True)
+def test_policies_apply_on_disagreement(ov_project, chain, make_user):
+    from oversight.models import OversightRun
+    from oversight.services import policy_set
+
+    ov_project.overlap_k = 2
+    ov_project.save(update_fields=["overlap_k"])
+    policy_set(project=ov_project, passes={"symbolic": "on_disagreement"})
+    assert policies_apply() == {}  # nobody disagrees yet
+    for n, rating in enumerate((1, -1)):
+        user = make_user(f"d{n}")
+        membership_set(project=ov_project, user=user, role="annotator")
+        assignment = assignment_claim_next(project=ov_project, user=user)
+        assert assignment.chain_id == chain.pk
+        labels = [LabelInput(step=0, rating=1), LabelInput(step=1, rating=rating)]
+        if rating > 0:
+            labels.append(LabelInput(step=2, rating=1))
+        assignment_submit(assignment=assignment, user=user, version=assignment.version, labels=labels,
+                          finish_reason="found_error" if rating < 0 else "solution")
+    assert policies_apply() == {"ov:symbolic": 1}
+    assert list(OversightRun.objects.values_list("chain_id", "kind")) == [(chain.pk, "symbolic")]

@@ -53,7 +53,8 @@ def test_asking_twice_is_cached_and_running_twice_changes_nothing(chain, backend
 
 
 def test_server_error_fails_the_run_with_the_reason_and_retry_resumes(chain, backend, model_server):
-    model_server.script = lambda r: (Reply(status=500, raw=b'{"error":"CUDA out of memory"}')
+    # Step 3 fails last (the first failure cancels the run's requests still in flight).
+    model_server.script = lambda r: (Reply(status=500, raw=b'{"error":"CUDA out of memory"}', delay=0.5)
                                      if "step 3" in r["messages"][1]["content"] else critic()(r))
     run, _ = run_request(chain=chain, kind="critique", backend_name="fake")
     [failed] = runs_execute(run_ids=[run.pk])
@@ -95,7 +96,7 @@ def test_symbolic_pass_finds_the_slip(chain):
 
 
 def test_many_chains_in_one_batch(ov_project, backend, model_server):
-    model_server.latency = 0.05
+    model_server.latency = 0.3  # long enough for the second run to be claimed while the first one's requests run
     ids = runs_request_for_chains(chains=ov_project.chains.all(), kind="critique", backend_name="fake")
     assert len(ids) == 2
     runs = runs_execute(run_ids=ids)
@@ -146,3 +147,13 @@ def test_debate_needs_a_step_of_the_revision(chain, backend):
     with pytest.raises(ValidationFailed, match="step_key"):
         run_request(chain=chain, kind="debate", backend_name="fake", step_key=99)
     assert not OversightRun.objects.exists()
+
+
+def test_a_run_that_lost_its_worker_too_often_fails_saying_so(chain, backend):
+    from oversight.services import runs_maintain
+
+    run, _ = run_request(chain=chain, kind="critique", backend_name="fake")
+    OversightRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, attempts=3, heartbeat_at=None)
+    assert runs_maintain(stale_seconds=0) == {"requeued": [], "failed": [run.pk]}
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and "lost its worker 3 times" in run.error

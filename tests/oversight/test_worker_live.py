@@ -85,3 +85,32 @@ async def test_the_unassisted_arm_and_outsiders_cannot_join(chain, ov_annotator,
     anonymous = WebsocketCommunicator(application, f"/ws/oversight/chains/{chain.pk}/",
                                       headers=[(b"origin", b"http://localhost")])
     assert (await anonymous.connect()) == (False, 4401)
+
+
+def test_a_run_whose_worker_died_is_taken_back_and_finished(worker_process, chain, backend, model_server):
+    import time
+
+    from oversight.services import runs_maintain
+
+    backend.max_concurrency = 1
+    backend.save()
+    model_server.latency = 1.0
+    first = worker_process(queues="oversight").start()
+    run, _ = run_request(chain=chain, kind="critique", backend_name="fake")
+    deadline = time.monotonic() + 30
+    while not Critique.objects.filter(run=run).exists():
+        assert time.monotonic() < deadline, "the worker stored nothing"
+        time.sleep(0.1)
+    first.kill()  # SIGKILL in the middle of the run: it stays "running" with one result stored
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+    assert runs_maintain(stale_seconds=60) == {"requeued": [], "failed": []}  # its heartbeat is fresh
+    assert runs_maintain(stale_seconds=0) == {"requeued": [run.pk], "failed": []}
+    asked_before = len(model_server.requests)
+    worker_process(queues="oversight").start()
+    while run.status != RunStatus.DONE:
+        assert time.monotonic() < deadline + 60, run.status
+        time.sleep(0.2)
+        run.refresh_from_db()
+    assert Critique.objects.filter(run=run).count() == 3 and run.attempts == 2
+    assert len(model_server.requests) - asked_before <= 2  # the stored step was not asked again

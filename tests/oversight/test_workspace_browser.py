@@ -105,3 +105,67 @@ def test_unassisted_arm_sees_nothing(asgi_server, ov_project, backend, ov_annota
     page.wait_for_timeout(500)
     expect(page.locator(".ext-panel")).to_have_count(0)
     assert assignment.oversight_arm.arm == "unassisted"
+
+
+def test_the_page_works_without_the_websocket_and_catches_up(asgi_server, model_server, ov_project, chain,
+                                                            assisted_policy, ov_annotator, page):
+    from oversight.services import runs_execute
+
+    socket_up = {"on": False}
+
+    def handler(ws):  # the websocket is down until the test says so; then it reaches daphne
+        if socket_up["on"]:
+            ws.connect_to_server()
+        else:
+            ws.close()
+
+    page.route_web_socket("**/ws/oversight/**", handler)
+    assignment = assignment_claim_next(project=ov_project, user=ov_annotator)
+    # A result stored before the page opened comes from the API, websocket or not.
+    symbolic, _ = run_request(chain=chain, kind="symbolic")
+    runs_execute(run_ids=[symbolic.pk])
+    log_in(page, asgi_server, ov_annotator.username)
+    open_workspace(page, asgi_server, assignment.pk)
+    expect(page.locator("#ws-ext-status")).to_contain_text("offline, reconnecting")
+    expect(row(page, 1).locator(".note", has_text="Symbolic check: mismatch")).to_be_visible()
+    page.keyboard.press("3")  # labelling goes on
+    # A critique finishes while the socket is down; nothing can tell the page.
+    model_server.script = critic(wrong_steps=(2,))
+    run, _ = off_loop(run_request, chain=chain, kind="critique", backend_name="fake")
+    off_loop(runs_execute, run_ids=[run.pk])
+    expect(row(page, 1).locator(".note", has_text="Critic")).to_have_count(0)
+    socket_up["on"] = True
+    # On reconnect the page reads everything again.
+    expect(row(page, 1).locator(".note", has_text="Critic: incorrect (80%)")).to_be_visible(timeout=20_000)
+    expect(page.locator("#ws-ext-status")).not_to_contain_text("offline")
+
+
+def test_the_project_report_page(asgi_server, chain, assisted_policy, model_server, ov_researcher, page, shots):
+    from oversight.services import runs_execute
+
+    model_server.script = critic(wrong_steps=(2,))
+    ids = [off_loop(run_request, chain=chain, kind=kind, backend_name="fake")[0].pk for kind in ("critique", "symbolic")]
+    off_loop(runs_execute, run_ids=ids)  # asyncio.run cannot run in the thread of Playwright's loop
+    log_in(page, asgi_server, ov_researcher.username)
+    page.goto(f"{asgi_server.url}/projects/ov/")
+    page.get_by_role("link", name="Critiques, debates and symbolic checks").click()
+    expect(page.locator("h1")).to_have_text("Model assistance in Oversight")
+    expect(page.locator("#ov-critics")).to_contain_text("critique:fake")
+    expect(page.locator("#ov-runs")).to_contain_text("critique")
+    page.screenshot(path=str(shots / "oversight-report.png"), full_page=True)
+
+
+def test_with_no_websocket_at_all_a_running_pass_is_polled(asgi_server, model_server, ov_project, chain,
+                                                          assisted_policy, ov_annotator, page):
+    from oversight.services import runs_execute
+
+    page.route_web_socket("**/ws/oversight/**", lambda ws: ws.close())  # a layer that never delivers
+    assignment = assignment_claim_next(project=ov_project, user=ov_annotator)
+    model_server.script = critic(wrong_steps=(2,))
+    run, _ = run_request(chain=chain, kind="critique", backend_name="fake")  # queued: no worker yet
+    log_in(page, asgi_server, ov_annotator.username)
+    open_workspace(page, asgi_server, assignment.pk)
+    expect(page.locator(".ov-run", has_text="critique (fake): queued")).to_be_visible()
+    off_loop(runs_execute, run_ids=[run.pk])
+    expect(row(page, 1).locator(".note", has_text="Critic: incorrect (80%)")).to_be_visible(timeout=20_000)
+    expect(page.locator(".ov-run", has_text="critique (fake): done 3/3")).to_be_visible()

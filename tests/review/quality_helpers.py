@@ -1,6 +1,9 @@
 """Shared set-up for quality-control tests: a project where three annotators label the same chains."""
 
+import uuid
+
 import orjson
+import pytest
 
 from annotation.models import Chain, Role
 from annotation.services import (
@@ -47,3 +50,14 @@ def annotate(project, user, ratings, *, seconds=120, chain=None):
 
 def chain(project, source_id):
     return Chain.objects.get(project=project, source_id=source_id)
+
+
+@pytest.fixture(autouse=True)
+def local_cache(settings):
+    """The dashboard's figures are cached by project id: a fresh in-process cache per test, so no test (or
+    earlier session, whose ids repeat) sees another's figures. Autouse in every module that imports it."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": f"review-quality-{uuid.uuid4().hex}"}}
+    # Each test makes five or six users; the production hasher costs ~0.3 s per user on a loaded machine.
+    # (Not for browser tests: daphne, another process, checks passwords with the real hashers.)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -70,3 +70,23 @@ def test_an_annotator_of_the_chain_cannot_adjudicate_it(make_user, asgi_server, 
     expect(page.get_by_role("alert")).to_contain_text("You annotated this chain")
     expect(page.get_by_role("button", name="Save final labels")).to_have_count(0)
     assert not Decision.objects.exists()
+
+
+def test_the_dashboard_follows_submissions_live(make_user, asgi_server, browser, page, worker_process):
+    """A submission reaches the open dashboard: the page re-reads itself, shows the last figures marked stale
+    while a real Celery worker recomputes them, then the new ones."""
+    from django.core.cache import cache
+
+    worker_process().start()
+    project, users = make_project(make_user)
+    annotate(project, users["ann1"], [1, 1, 1], chain="c1")
+    annotate(project, users["ann2"], [1, 1, 1], chain="c1")
+    cache.delete(f"review:quality:latest:{project.pk}:200")  # ids repeat across test sessions
+    log_in(page, asgi_server, "rev")
+    page.goto(f"{asgi_server.url}{reverse('review-dashboard', args=[project.slug])}")
+    expect(page.locator("#label-count")).to_contain_text("6 step labels")
+    expect(page.locator("#quality-dashboard")).to_have_attribute("data-live", "yes")
+    off_loop(annotate, project=project, user=users["ann3"], ratings=[1, -1, 1], chain="c1")
+    expect(page.locator("#label-count")).to_contain_text("9 step labels", timeout=30_000)
+    expect(page.locator("#quality-dashboard")).to_have_attribute("data-stale", "no")
+    expect(page.locator("#annotator-table")).to_contain_text("ann3")

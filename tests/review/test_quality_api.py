@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from annotation.models import Chain
 from review.quality_models import Decision, FinalLabel, ReviewItem
-from tests.review.quality_helpers import annotate, chain, make_project
+from tests.review.quality_helpers import annotate, chain, local_cache, make_project  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def test_policy_rework_debate_plant_and_gold(disputed, api_client):
     rework = rev.post(reverse("api-chain-rework", args=[c1.pk]), {"note": "split step 2"}, format="json")
     assert rework.status_code == 200 and rework.json()["kind"] == "rework"
     debate = rev.post(reverse("api-chain-debate", args=[c1.pk]), {"step": 1}, format="json")
-    assert debate.status_code == 200 and debate.json()["changes"] == [{"step": 1, "key": 1}]
+    assert debate.status_code == 200 and debate.json()["changes"][0]["key"] == 1
     assert rev.post(reverse("api-chain-debate", args=[c1.pk]), {}, format="json").status_code == 400
     plant = res.post(reverse("api-chain-plant", args=[c2.pk]), {"step": 0}, format="json")
     assert plant.status_code == 201, plant.json()
@@ -147,3 +147,25 @@ def test_policy_rework_debate_plant_and_gold(disputed, api_client):
     assert rev.post(reverse("api-chain-plant", args=[c2.pk]), {}, format="json").status_code == 404
     gold = res.patch(reverse("api-chain-gold", args=[c2.pk]), {"is_screening": True}, format="json")
     assert gold.json() == {"id": c2.pk, "is_gold": False, "is_screening": True}
+
+
+@pytest.mark.django_db
+def test_quality_answers_the_last_figures_at_once_and_recomputes_in_the_background(disputed, api_client):
+    from config.celery import app
+
+    project, users = disputed
+    client = api_client(users["rev"])
+    url = reverse("api-quality", args=[project.slug]) + "?resamples=20"
+    first = client.get(url).json()
+    assert first["n_labels"] == 9 and "stale" not in first
+    for name, ratings in (("ann1", [1, 1]), ("ann2", [1, -1])):
+        annotate(project, users[name], ratings, chain="c2")
+    app.conf.task_always_eager = True  # the recomputation runs here, as a worker would run it
+    try:
+        stale = client.get(url).json()
+    finally:
+        app.conf.task_always_eager = False
+    assert stale["stale"] is True and stale["n_labels"] == 9  # what was known, at once
+    fresh = client.get(url).json()
+    assert "stale" not in fresh and fresh["n_labels"] == 13  # the background run stored the new figures
+    assert client.get(url + "&fresh=1").json()["n_labels"] == 13

@@ -20,7 +20,7 @@ from review.adjudication import (
 from review.quality_models import Decision, FinalLabel, ItemStatus, ReviewItem
 from review.quality_selectors import adjudication_data, gold_scores, project_quality, review_queue_list
 from review.selectors import export_lines
-from tests.review.quality_helpers import annotate, chain, make_project
+from tests.review.quality_helpers import annotate, chain, local_cache, make_project  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -271,3 +271,93 @@ def test_project_quality_answers_the_measures_with_intervals_and_counts(disputed
     by_name = {a["annotator"]: a for a in quality["annotators"]}
     assert by_name["ann3"]["agreement_with_consensus"] == pytest.approx(2 / 3)
     assert by_name["ann1"]["agreement_with_consensus"] == 1.0
+
+
+@pytest.mark.django_db
+def test_the_review_demo_seeds_a_reviewers_day_once(settings):
+    from django.core.management import call_command
+
+    settings.DEBUG = True
+    call_command("seed_review_demo", verbosity=0)
+    from annotation.models import Project
+
+    project = Project.objects.get(slug="review-demo")
+    assert Chain.objects.filter(project=project, planted__isnull=False).count() == 3
+    assert ReviewItem.objects.filter(project=project, status=ItemStatus.OPEN).count() > 5
+    assert ReviewItem.objects.filter(project=project, status=ItemStatus.RESOLVED).count() == 2
+    quality = project_quality(project=project, resamples=20, use_cache=False)
+    by_name = {a["annotator"]: a for a in quality["annotators"]}
+    assert by_name["annotator3"]["planted_recall"] < by_name["annotator1"]["planted_recall"]
+    call_command("seed_review_demo", verbosity=0)  # twice: nothing new
+    assert Project.objects.filter(slug="review-demo").count() == 1
+
+
+@pytest.mark.django_db
+def test_exports_follow_the_consensus_rule_the_researcher_chose(make_user):
+    # Under Dawid–Skene the export carries the aggregation's labels (not the exporters' majority), and a
+    # reviewer's final label still wins over both.
+    project, users = make_project(make_user)
+    annotate(project, users["ann1"], [1, 1, 1], chain="c1")
+    annotate(project, users["ann2"], [1, 0, 1], chain="c1")
+    annotate(project, users["ann3"], [1, -1, 1], chain="c1")
+    from review.quality_selectors import project_consensus_labels
+
+    assert project_consensus_labels(project=project) == {}  # majority: the exporters' own rule
+    review_policy_set(project=project, user=users["res"], consensus="dawid_skene")
+    ds = project_consensus_labels(project=project)
+    c1 = chain(project, "c1")
+    assert set(ds[c1.pk]) == {0, 1, 2}
+    trl = [json.loads(line) for line in b"".join(export_lines(project=project, fmt="trl-stepwise")).splitlines()]
+    [row] = [r for r in trl if r["id"] == "c1"]
+    expected = [ds[c1.pk][k] >= 0 for k in range(3)]
+    end = expected.index(False) + 1 if False in expected else 3
+    assert row["labels"] == expected[:end]
+    chain_adjudicate(chain=c1, reviewer=users["rev"], labels=[FinalLabelInput(1, -1, "checked")], note="n")
+    [row] = [json.loads(line) for line in b"".join(export_lines(project=project, fmt="trl-stepwise")).splitlines()
+             if json.loads(line)["id"] == "c1"]
+    assert row["labels"] == [True, False]
+
+
+@pytest.mark.django_db
+def test_a_reopened_pass_takes_the_chain_out_of_the_queue_until_it_is_submitted_again(make_user):
+    from annotation.models import Assignment
+    from annotation.services import assignment_reopen
+
+    project, users = make_project(make_user, k=2, annotators=("ann1", "ann2"))
+    annotate(project, users["ann1"], [1, 1, 1], chain="c1")
+    annotate(project, users["ann2"], [1, -1, 1], chain="c1")
+    review_queue_refresh(project=project)
+    assert ReviewItem.objects.get().status == ItemStatus.OPEN
+    mine = Assignment.objects.get(annotator=users["ann2"], chain__source_id="c1")
+    assignment_reopen(assignment=mine, user=users["ann2"])
+    review_queue_refresh(project=project)
+    assert ReviewItem.objects.get().status == ItemStatus.CLEAR and review_queue_list(project=project) == []
+
+
+
+@pytest.mark.django_db
+def test_screening_accuracy_is_scored_apart_from_gold(make_user):
+    project, users = make_project(make_user, k=2, annotators=("ann1", "ann2"))
+    c1 = chain(project, "c1")
+    ImportedLabelSet.objects.create(chain=c1, source="processbench", ratings="[1, 1, 1]", finish_reason="solution",
+                                    labels_hash="x")
+    chain_set_gold(chain=c1, user=users["res"], is_screening=True)
+    annotate(project, users["ann1"], [1, 1, 1], chain="c1")
+    annotate(project, users["ann2"], [1, -1, 1], chain="c1")
+    scores = gold_scores(project=project)
+    assert scores[users["ann1"].pk]["screening_accuracy"] == 1.0
+    assert scores[users["ann2"].pk]["screening_accuracy"] == pytest.approx(2 / 3)  # step 2 of 3 wrong
+    assert scores[users["ann1"].pk]["gold_accuracy"] is None  # screening is not gold
+
+
+
+@pytest.mark.django_db
+def test_a_new_rule_judges_unsettled_chains_again(make_user):
+    project, users = make_project(make_user, k=2, annotators=("ann1", "ann2"))
+    annotate(project, users["ann1"], [-1, 1, 1], chain="c1")
+    annotate(project, users["ann2"], [-1, 0, 1], chain="c1")
+    review_queue_refresh(project=project)
+    assert ReviewItem.objects.get().status == ItemStatus.OPEN  # any_step: step 2 differs
+    review_policy_set(project=project, user=users["res"], queue_rule="first_error")
+    review_queue_refresh(project=project)
+    assert ReviewItem.objects.get().status == ItemStatus.CLEAR  # both put the first error at step 1

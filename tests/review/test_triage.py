@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from review.quality import StepLabels, krippendorff_alpha
 from review.quality.charts import Series, bar_chart, line_chart
 from review.quality.triage import LabelSetInput, majority, triage_chain
 
@@ -77,6 +78,16 @@ def test_triage_does_not_depend_on_the_annotators_order(lists, random):
     a, b = triage_chain(sets(*lists), rule="any_step"), triage_chain(sets(*shuffled), rule="any_step")
     assert a.reasons == b.reasons and a.contested == b.contested
     assert (a.alpha is None) == (b.alpha is None) and (a.alpha is None or a.alpha == pytest.approx(b.alpha))
+
+
+@given(st.lists(ratings, min_size=2, max_size=5))
+def test_chain_alpha_equals_the_array_measure(lists):
+    found = triage_chain(sets(*lists), rule="alpha_below").alpha
+    rows = [(0, step, i, r) for i, r_list in enumerate(lists) for step, r in enumerate(r_list)]
+    expected = krippendorff_alpha(StepLabels.from_rows(rows), resamples=0).value
+    assert (found is None) == (expected is None)
+    if found is not None:
+        assert found == pytest.approx(expected, abs=1e-9)
 
 
 def test_charts_are_well_formed_svg_and_escape_labels():

@@ -19,9 +19,10 @@ from django.utils import timezone
 from annotation.exceptions import ValidationFailed
 from annotation.models import Assignment, Chain, ImportedLabelSet, Project, Role
 from annotation.selectors import chain_steps
-from annotation.services.assignments import LabelInput, assignment_claim_next, assignment_submit
+from annotation.services.assignments import LabelInput, assignment_submit
 from annotation.services.imports import chains_import
 from annotation.services.projects import membership_set, project_create
+from annotation.services.queue import assignment_claim_next
 from review.adjudication import (
     FinalLabelInput,
     chain_adjudicate,

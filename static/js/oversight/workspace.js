@@ -8,6 +8,9 @@ const API = "/api/oversight";
 const RATINGS = [["helpful", "Helpful"], ["nitpick", "Nitpick"], ["wrong", "Wrong"]];
 
 function csrfToken() {
+  // The page's own token first (what the workspace sends), the cookie if a page has no form.
+  const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+  if (input && input.value) return input.value;
   const found = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
   return found ? decodeURIComponent(found.slice("csrftoken=".length)) : "";
 }
@@ -54,6 +57,17 @@ class Oversight {
     this.api.on("focus", (e) => { this.current = e.index; this.drawPanel(); });
     this.api.onNoteAction((e) => this.action(e));
     this.connect();
+    // While a pass runs and the socket is silent (down, or a channel layer that does not reach the worker,
+    // as in the embedded default's in-memory one), read the state every few seconds instead.
+    this.lastMessage = 0;
+    setInterval(() => {
+      const busy = [...this.runs.values()].some((r) => r.status === "queued" || r.status === "running");
+      if (busy && Date.now() - this.lastMessage > 8000) this.refresh();
+    }, 5000);
+  }
+
+  refresh() {
+    return call(`/assignments/${this.api.assignment.id}/`).then((d) => this.absorb(d, true)).catch(() => {});
   }
 
   absorb(data, replace) {
@@ -88,9 +102,10 @@ class Oversight {
       this.socketTries = 0;
       this.live = true;
       this.status();
-      if (catchingUp) call(`/assignments/${this.api.assignment.id}/`).then((d) => this.absorb(d, true)).catch(() => {});
+      if (catchingUp) this.refresh();
     };
     socket.onmessage = (message) => {
+      this.lastMessage = Date.now();
       let event;
       try { event = JSON.parse(message.data); } catch { return; }
       if (event.event === "run") this.absorb({ runs: [event.payload] }, false);

@@ -1,0 +1,69 @@
+"""On PostgreSQL, outside a transaction, an export reads its next batch of chains on a second connection
+while the first batch is written (review/selectors.py). The file must be the one the plain path writes,
+batch boundaries included, and the second connection must be closed when the export ends, also when the
+reader stops early."""
+
+import threading
+import time
+
+import orjson
+import pytest
+from django.db import connection, transaction
+
+from annotation.services import chains_import, project_create
+from review.selectors import BATCH, export_lines
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHAINS = BATCH * 2 + 137  # three batches, the last one short
+
+
+def backends() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def backends_settle_at(expected: int) -> int:
+    """The count once closed backends have exited (a backend leaves pg_stat_activity a moment after its
+    client hung up), or what it is after 5 s."""
+    deadline = time.monotonic() + 5
+    while (now := backends()) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return now
+
+
+@pytest.fixture
+def big_project(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("the prefetch runs on PostgreSQL only")
+    project = project_create(slug="prefetch", name="Prefetch")
+    rows = [orjson.dumps({"id": f"c{i}", "problem": f"What is {i} + {i}?",
+                          "steps": [f"{i} + {i} = {2 * i}.", f"So the answer is {2 * i + (i % 3 == 0)}."],
+                          "label": 1 if i % 3 == 0 else -1, "final_answer_correct": i % 3 != 0})
+            for i in range(CHAINS)]
+    chains_import(project=project, data=b"\n".join(rows), filename="big.jsonl")
+    return project
+
+
+def test_the_prefetching_export_writes_what_the_plain_path_writes(big_project):
+    before = backends()
+    overlapped = b"".join(export_lines(project=big_project, fmt="processbench"))
+    with transaction.atomic():  # inside a transaction the batches are read in turn on this connection
+        plain = b"".join(export_lines(project=big_project, fmt="processbench"))
+    assert overlapped == plain
+    rows = orjson.loads(overlapped)
+    assert [r["id"] for r in rows] == [f"c{i}" for i in range(CHAINS)]
+    assert [r["label"] for r in rows] == [1 if i % 3 == 0 else -1 for i in range(CHAINS)]
+    assert not any(t.name.startswith("export-prefetch") for t in threading.enumerate())
+    assert backends_settle_at(before) == before
+
+
+def test_a_reader_that_stops_early_leaves_no_connection_behind(big_project):
+    before = backends()
+    lines = export_lines(project=big_project, fmt="trl-stepwise")
+    first = [next(lines) for _ in range(BATCH + 5)]  # into the second batch, the third being read
+    lines.close()
+    assert orjson.loads(first[-1])["prompt"]
+    assert not any(t.name.startswith("export-prefetch") for t in threading.enumerate())
+    assert backends_settle_at(before) == before
