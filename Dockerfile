@@ -1,4 +1,4 @@
-# One image for web (daphne) and worker (celery); docker-compose.yml picks the command.
+# One image for web (uvicorn) and worker (celery); docker-compose.yml picks the command.
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app/platform:/app
 WORKDIR /app
@@ -10,4 +10,4 @@ RUN pip install --no-cache-dir --no-deps -e . \
 RUN useradd --create-home stepwise && mkdir -p /app/var && chown -R stepwise /app/var
 USER stepwise
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--lifespan", "off"]

@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from .models import (
     Assignment,
+    AuditEvent,
     Chain,
     ChainRevision,
     ImportedLabelSet,
@@ -21,6 +22,20 @@ class ProjectAdmin(admin.ModelAdmin):
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "project", "role"]
     list_filter = ["role", "project"]
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, so a role given here is audited like any other.
+        from .services import membership_set
+
+        saved = membership_set(project=obj.project, user=obj.user, role=obj.role, by=request.user)
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        from .services import audit_record
+
+        audit_record(action="membership.removed", actor=request.user, project=obj.project, obj=obj,
+                     detail={"user": obj.user.get_username(), "user_id": obj.user_id, "role": obj.role})
+        super().delete_model(request, obj)
 
 
 @admin.register(Problem)
@@ -62,3 +77,22 @@ class AssignmentAdmin(admin.ModelAdmin):
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "filename", "status", "attempts", "created_at", "finished_at"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read only: the audit log is append-only (and PostgreSQL refuses changes to it anyway)."""
+
+    list_display = ["at", "actor_name", "action", "project_slug", "object_type", "object_id"]
+    list_filter = ["action", "project_slug"]
+    search_fields = ["actor_name", "object_id", "action"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

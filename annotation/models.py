@@ -492,3 +492,31 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} ({self.filename}): {self.status}"
+
+
+class AuditEvent(models.Model):
+    """Append-only record of what changed who may see or use what: imports, submissions, adjudications,
+    releases, role changes, project creation (annotation/services/audit.py writes it; review writes its
+    own actions through the same service). A PostgreSQL trigger refuses UPDATE and DELETE of these rows
+    (migration 0005_hardening_audit), so not even a bug in our code can rewrite history.
+
+    Actor and project are kept as ids and names, not foreign keys: the record outlives a deleted user
+    or project.
+    """
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    project_id = models.BigIntegerField(null=True, blank=True)
+    project_slug = models.CharField(max_length=64, blank=True)
+    # "<entity>.<verb>", e.g. import.done, assignment.submitted, membership.set, release.published.
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project_id", "-at"], name="auditevent_project_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action} {self.object_type} {self.object_id}"

@@ -4,10 +4,11 @@ from django.db.models import Count, Exists, F, IntegerField, Max, OuterRef, Q, Q
 from django.db.models.functions import Coalesce
 
 from . import steps as step_store
-from .exceptions import NotFound
+from .exceptions import NotFound, PermissionDenied
 from .models import (
     Assignment,
     AssignmentStatus,
+    AuditEvent,
     Chain,
     ChainRevision,
     GuidelineVersion,
@@ -43,13 +44,15 @@ def project_list_managed(*, user) -> QuerySet[Project]:
 
 
 def project_get_for_user(*, slug: str, user, roles: tuple[str, ...] | None = None) -> Project:
-    """The project if the user is a member (with one of `roles`, when given), else NotFound."""
+    """The project if the user is a member, else NotFound (404: outside their reach); a member without one
+    of `roles` (when given) gets PermissionDenied (403: they see the project, not this action)."""
     project = Project.objects.filter(slug=slug).first()
     role = membership_role(user=user, project=project) if project else None
     if project is None or role is None:
         raise NotFound(f"No project '{slug}' that you are a member of.")
     if roles is not None and role not in roles:
-        raise NotFound(f"Project '{slug}' needs one of the roles {', '.join(roles)}; you are {role}.")
+        raise PermissionDenied(f"This needs one of the roles {', '.join(roles)} in project '{slug}'; you are "
+                               f"{role}. Ask a project admin.")
     return project
 
 
@@ -278,3 +281,9 @@ def project_eta(*, project: Project, progress: dict) -> dict:
 def guideline_versions(*, project: Project) -> list[dict]:
     return list(GuidelineVersion.objects.filter(project=project).order_by("-number").values(
         "number", "note", "created_by__username", "created_at"))
+
+
+def audit_events_for_user(*, user, project: Project) -> QuerySet[AuditEvent]:
+    """The project's audit log, newest first: for its admins (and site staff) only."""
+    project_get_for_user(slug=project.slug, user=user, roles=(Role.ADMIN,))
+    return AuditEvent.objects.filter(project_id=project.pk).order_by("-at", "-id")

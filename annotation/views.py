@@ -6,6 +6,7 @@ import orjson
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as Forbidden
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -13,7 +14,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from .exceptions import NotFound
+from .exceptions import NotFound, PermissionDenied
 from .models import FinishReason, Role
 from .selectors import (
     MANAGE_ROLES,
@@ -69,6 +70,8 @@ def annotate_next(request, slug):
         assignment = assignment_claim_next(project=project, user=request.user)
     except NotFound as exc:
         raise _not_found(exc) from exc
+    except PermissionDenied as exc:
+        raise Forbidden(exc.message) from exc
     if assignment is None:
         messages.info(request, "Nothing left in the queue for you in this project. Thank you!")
         return redirect("project", slug=slug)

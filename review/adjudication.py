@@ -18,6 +18,7 @@ from django.utils import timezone
 from annotation.exceptions import Conflict, NotFound, PermissionDenied, StepwiseError, ValidationFailed
 from annotation.models import Assignment, AssignmentStatus, Chain, Project
 from annotation.selectors import chain_steps, membership_role
+from annotation.services.audit import audit_record
 from annotation.services.imports import chains_import
 
 from .quality.triage import LabelSetInput, triage_chain
@@ -270,6 +271,8 @@ def chain_adjudicate(*, chain: Chain, reviewer, labels: list[FinalLabelInput], n
         if item is not None:
             ReviewItem.objects.filter(pk=item.pk).update(status=ItemStatus.RESOLVED, resolved_at=timezone.now(),
                                                          resolved_by=reviewer, updated_at=timezone.now())
+        audit_record(action="chain.adjudicated", actor=reviewer, project=chain.project, obj=decision,
+                     detail={"chain": chain.pk, "revision": chain.revision, "changes": len(changes)})
     return decision
 
 
@@ -312,6 +315,8 @@ def _simple_decision(chain, reviewer, kind, note, request_key, status, change) -
                                            request_key=request_key)
         if status is not None:
             ReviewItem.objects.filter(chain=chain).update(status=status, updated_at=timezone.now())
+        audit_record(action=f"chain.{kind}", actor=reviewer, project=chain.project, obj=decision,
+                     detail={"chain": chain.pk, "revision": chain.revision})
     return decision
 
 

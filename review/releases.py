@@ -28,6 +28,7 @@ from django.utils import timezone
 from annotation.exceptions import Conflict, NotFound, ValidationFailed
 from annotation.models import Project
 from annotation.realtime import broadcast_project_event
+from annotation.services.audit import audit_record
 
 from . import releases_build as rb
 from .exporters import ChainRecord
@@ -142,6 +143,9 @@ def release_create(*, project: Project, user, name: str, version: str, formats: 
         release = DatasetRelease.objects.create(project=project, name=name, version=version, description=description,
                                                 filters=filters, created_by=user, remade_from=remade_from,
                                                 progress={"done": 0, "total": release_chain_total(project=project)})
+        audit_record(action="release.created", actor=user, project=project, obj=release,
+                     detail={"name": name, "version": version, "filters": filters,
+                             "remade_from": remade_from.pk if remade_from else None})
         if enqueue:
             transaction.on_commit(lambda: _enqueue(release.pk))
     return release
@@ -341,6 +345,9 @@ def release_build(*, release_id: int, on_progress: Callable[[int], None] | None 
         DatasetRelease.objects.filter(pk=release.pk).update(
             status=ReleaseStatus.DONE, manifest=manifest, content_hash=manifest["content_hash"],
             progress={"done": read, "total": total}, finished_at=timezone.now())
+        audit_record(action="release.published", actor=release.created_by, project=release.project, obj=release,
+                     detail={"content_hash": manifest["content_hash"], "chains": read,
+                             "files": [f["path"] for f in manifest["files"]][:50]})
     cache.delete(_progress_key(release.pk))
     broadcast_project_event(release.project_id, "release.progress",
                             {"release": release.pk, "status": "done", "done": read, "total": total})

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the embedded default: SQLite under var/, a Celery worker on kombu's filesystem broker (no
-# server), daphne for HTTP and websockets. Ctrl+C stops both.
+# server), uvicorn for HTTP and websockets. Ctrl+C stops both.
 set -euo pipefail
 PY=${1:-.venv/bin/python}; HOST=${2:-127.0.0.1}; PORT=${3:-8000}
 cd "$(dirname "$0")/.."
@@ -38,4 +38,6 @@ cat <<EOT
   Ctrl+C stops the web server and the worker.
 
 EOT
-"$PY" -m daphne -b "$HOST" -p "$PORT" config.asgi:application
+# uvicorn, one process (the embedded channel layer is in memory): it streams request bodies, so the
+# app's size limits act before a body is read (config/limits.py).
+"$PY" -m uvicorn config.asgi:application --host "$HOST" --port "$PORT" --lifespan off

@@ -270,3 +270,12 @@ class ChainRowOutput(serializers.Serializer):
     is_gold = serializers.BooleanField()
     is_screening = serializers.BooleanField()
     priority = serializers.IntegerField()
+
+
+class AuditEventOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    actor = serializers.CharField(source="actor_name")
+    action = serializers.CharField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    detail = serializers.JSONField()

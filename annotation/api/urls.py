@@ -18,6 +18,7 @@ urlpatterns = [
     path("projects/<slug:slug>/members/<str:username>/", authoring.MemberDetailApi.as_view(), name="api-member"),
     path("projects/<slug:slug>/chains/", authoring.ChainListApi.as_view(), name="api-chains"),
     path("projects/<slug:slug>/progress/", authoring.ProjectProgressApi.as_view(), name="api-progress"),
+    path("projects/<slug:slug>/audit/", views.ProjectAuditApi.as_view(), name="api-project-audit"),
     path("imports/<int:pk>/", views.ImportDetailApi.as_view(), name="api-import"),
     path("projects/<slug:slug>/queue/next/", views.QueueNextApi.as_view(), name="api-queue-next"),
     path("projects/<slug:slug>/assignments/", views.AssignmentListApi.as_view(), name="api-assignments"),

@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +15,7 @@ from ..selectors import (
     assignment_labels,
     assignment_list_for_user,
     assignment_steps,
+    audit_events_for_user,
     chain_revision_list,
     chain_steps,
     project_get_for_user,
@@ -36,6 +38,7 @@ from .authoring import ProjectSettingsApi
 from .serializers import (
     AssignmentOutput,
     AssignmentSummaryOutput,
+    AuditEventOutput,
     ChainEditInput,
     ImportCreateInput,
     ImportJobOutput,
@@ -96,9 +99,7 @@ class ImportDetailApi(APIView):
     @extend_schema(responses=ImportJobOutput)
     def get(self, request, pk):
         job = ImportJob.objects.select_related("project").filter(pk=pk).first()
-        if job is None:
-            raise NotFound("No such import job.")
-        project_get_for_user(slug=job.project.slug, user=request.user, roles=MANAGE_ROLES)
+        _project_of(job, request.user, "No such import job.")
         if job.status in ("queued", "running"):
             # A page watching a job also revives it when its worker died or the broker lost it.
             import_jobs_maintain(job_id=job.pk)
@@ -187,11 +188,20 @@ class AssignmentReopenApi(APIView):
         return Response({**AssignmentSummaryOutput(reopened).data, "reopened_from": reopened.reopened_from})
 
 
+def _project_of(obj, user, missing: str) -> None:
+    """The object's project must be the user's (else the same 404 as a missing object: the message must
+    not name a project the user cannot see) and their role one of MANAGE_ROLES (else 403)."""
+    if obj is None:
+        raise NotFound(missing)
+    try:
+        project_get_for_user(slug=obj.project.slug, user=user, roles=MANAGE_ROLES)
+    except NotFound:
+        raise NotFound(missing) from None
+
+
 def _chain_for_manager(pk: int, user) -> Chain:
     chain = Chain.objects.select_related("project", "problem").filter(pk=pk).first()
-    if chain is None:
-        raise NotFound("No such chain.")
-    project_get_for_user(slug=chain.project.slug, user=user, roles=MANAGE_ROLES)
+    _project_of(chain, user, "No such chain.")
     return chain
 
 
@@ -223,3 +233,16 @@ class ChainEditApi(APIView):
         v = data.validated_data
         chain_edit(chain=chain, user=request.user, **v)
         return Response(_chain_body(chain), status=status.HTTP_201_CREATED)
+
+
+class ProjectAuditApi(APIView):
+    """The project's audit log (imports, submissions, adjudications, releases, role changes), newest first.
+    Project admins and site staff."""
+
+    @extend_schema(responses=AuditEventOutput(many=True))
+    def get(self, request, slug):
+        project = project_get_for_user(slug=slug, user=request.user)
+        events = audit_events_for_user(user=request.user, project=project)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(AuditEventOutput(page, many=True).data)

@@ -9,6 +9,7 @@ from .assignments import (
     assignment_skip,
     assignment_submit,
 )
+from .audit import audit_record
 from .import_jobs import import_job_create, import_job_run, import_jobs_maintain
 from .import_preview import import_preview
 from .imports import ImportResult, chains_import
@@ -46,6 +47,7 @@ __all__ = [
     "assignment_reopen",
     "assignment_skip",
     "assignment_submit",
+    "audit_record",
     "assignments_expire",
     "assignments_release",
     "chain_resegment",

@@ -24,6 +24,7 @@ from ..models import (
 from ..realtime import broadcast_project_event
 from ..schema import missing_required
 from ..selectors import LABEL_FIELDS, assignment_steps, assignments_of_member
+from .audit import audit_record
 from .queue import free_slots
 
 MAX_TEXT = 20_000  # rationale / correction / comment
@@ -245,6 +246,9 @@ def assignment_submit(*, assignment: Assignment | SaveResult | int, user, finish
             started_at=Coalesce(F("started_at"), Value(now)),
             active_seconds=Greatest(F("active_seconds"), Value(active_seconds or 0)))
         assignment.refresh_from_db()
+        audit_record(action="assignment.submitted", actor=user, project=project, obj=assignment,
+                     detail={"chain": assignment.chain_id, "revision": assignment.revision,
+                             "finish_reason": finish_reason, "labels": len(stored), "version": assignment.version})
         project_id = project.pk
         transaction.on_commit(lambda: broadcast_project_event(project_id, "assignment.submitted",
                                                               {"assignment": assignment.pk}))

@@ -25,6 +25,7 @@ from ..exceptions import Conflict, ValidationFailed
 from ..formats import FileRefused, RowError
 from ..models import ImportJob, ImportStatus, Project
 from ..realtime import broadcast_project_event
+from .audit import audit_record
 from .imports import chains_import, file_size
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,14 @@ def import_job_run(*, job_id: int) -> ImportJob:
 
 def _finish(job: ImportJob, status: str, *, result: dict | None = None, errors: list | None = None) -> None:
     job.status, job.result, job.errors, job.finished_at = status, result or {}, errors or [], timezone.now()
-    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
-        status=status, result=job.result, errors=job.errors, finished_at=job.finished_at)
+    with transaction.atomic():
+        finished = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
+            status=status, result=job.result, errors=job.errors, finished_at=job.finished_at)
+        if finished:
+            counts = {k: v for k, v in job.result.items() if isinstance(v, int)}
+            audit_record(action=f"import.{status}", actor=job.created_by, project=job.project, obj=job,
+                         detail={"filename": job.filename, "size": job.size, "format": job.format,
+                                 "update_labels": job.update_labels, **counts, "errors": len(job.errors)})
     broadcast_project_event(job.project_id, "import.finished", {"job": job.pk, "status": status})
 
 

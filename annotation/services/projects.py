@@ -14,6 +14,7 @@ from ..exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..models import AssignmentOrder, GuidelineVersion, LabelScale, Membership, Project, Role, Segmentation
 from ..schema import validate_schema
 from ..selectors import MANAGE_ROLES, membership_role
+from .audit import audit_record
 from .queue import assignments_release
 
 MAX_GUIDELINES = 200_000
@@ -78,8 +79,13 @@ def project_create(*, slug: str, name: str = "", guidelines: str = "", overlap_k
         if project.guidelines:
             _publish(project, project.guidelines, created_by, "first version" if copy_from is None
                      else f"copied from {copy_from.slug} v{copy_from.guideline_version}")
+        audit_record(action="project.created", actor=created_by, project=project, obj=project,
+                     detail={"copy_from": copy_from.slug if copy_from else None, "overlap_k": project.overlap_k})
         if created_by is not None:
-            Membership.objects.create(project=project, user=created_by, role=Role.ADMIN)
+            membership = Membership.objects.create(project=project, user=created_by, role=Role.ADMIN)
+            audit_record(action="membership.set", actor=created_by, project=project, obj=membership,
+                         detail={"user": created_by.get_username(), "user_id": created_by.pk, "role": Role.ADMIN,
+                                 "before": None})
     return project
 
 
@@ -193,6 +199,9 @@ def membership_set(*, project: Project, user, role: str, by=None) -> Membership:
         if old is not None:
             _check_not_last_manager(project, user, role)
         membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+        if old != role:
+            audit_record(action="membership.set", actor=by, project=project, obj=membership,
+                         detail={"user": user.get_username(), "user_id": user.pk, "role": role, "before": old})
         if old in CLAIM_ROLES and role not in CLAIM_ROLES:
             assignments_release(project=project, user=user, reason=f"released: role changed to {role}")
     return membership
@@ -243,6 +252,8 @@ def membership_remove(*, project: Project, user, by=None) -> int:
         _check_can_grant(by, project, role)
         _check_not_last_manager(project, user, None)
         Membership.objects.filter(project=project, user=user).delete()
+        audit_record(action="membership.removed", actor=by, project=project,
+                     detail={"user": user.get_username(), "user_id": user.pk, "role": role})
         return assignments_release(project=project, user=user, reason="released: removed from the project")
 
 
@@ -251,10 +262,13 @@ def project_creator_set(*, user, allowed: bool, by=None) -> None:
     if by is not None and not by.is_superuser:
         raise PermissionDenied("Only a site superuser grants the permission to create projects.")
     permission = Permission.objects.get(codename="create_project", content_type__app_label="annotation")
-    if allowed:
-        user.user_permissions.add(permission)
-    else:
-        user.user_permissions.remove(permission)
+    with transaction.atomic():
+        if allowed:
+            user.user_permissions.add(permission)
+        else:
+            user.user_permissions.remove(permission)
+        audit_record(action="site.project_creator_set", actor=by,
+                     detail={"user": user.get_username(), "user_id": user.pk, "allowed": allowed})
     # Django caches permissions on the user object.
     for cache in ("_perm_cache", "_user_perm_cache"):
         user.__dict__.pop(cache, None)

@@ -20,7 +20,7 @@ from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ..exceptions import Conflict, NotFound
+from ..exceptions import Conflict, NotFound, PermissionDenied
 from ..models import OPEN_STATUSES, Assignment, AssignmentOrder, AssignmentStatus, Chain, Project, Role
 from ..realtime import broadcast_project_event
 from ..selectors import membership_role
@@ -50,8 +50,12 @@ def assignment_claim_next(*, project: Project, user) -> Assignment | None:
     A share `project.gold_share` of new claims is served from gold and planted-error chains (each
     annotator sees each at most once; they hold no overlap slot), when any is left for the user.
     """
-    if membership_role(user=user, project=project) not in CLAIM_ROLES:
-        raise NotFound("You are not an annotator of this project.")
+    role = membership_role(user=user, project=project)
+    if role is None:
+        raise NotFound("You are not a member of this project.")
+    if role not in CLAIM_ROLES:
+        raise PermissionDenied("Only the project's annotators (and admins) take chains from its queue; "
+                               "ask a project admin for the annotator role.")
     if project.archived_at is not None:
         raise Conflict(f"Project '{project.slug}' is archived: it gives out no more chains.", field="project")
     now = timezone.now()

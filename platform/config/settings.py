@@ -76,8 +76,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, so it sees the exceptions of views: a lost database connection answers 503, not 500.
+    # Last, so they see the exceptions of views: a lost database connection answers 503, and a domain
+    # error reaching a page (NotFound, PermissionDenied) its own status, not 500.
     "config.security.DatabaseUnavailableMiddleware",
+    "annotation.middleware.StepwiseErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -161,7 +163,9 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
-SECURE_HSTS_PRELOAD = False
+# Deployers' choices (`check --deploy` warns W005/W021 until made): every subdomain on https, and the
+# browsers' preload list.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

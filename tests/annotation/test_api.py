@@ -68,7 +68,7 @@ class TestImportApi:
 
     def test_annotator_and_outsider_cannot_import(self, project, annotator, outsider, api_client):
         data = (DEMO_DATA / "processbench_math_excerpt.json").read_bytes()
-        assert self.post(api_client(annotator), project, data).status_code == 404
+        assert self.post(api_client(annotator), project, data).status_code == 403  # a member: sees the project, not the action
         assert self.post(api_client(outsider), project, data).status_code == 404
         assert self.post(api_client(), project, data).status_code in (401, 403)
 

@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from annotation.exceptions import Conflict, NotFound, ValidationFailed
+from annotation.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from annotation.models import Annotation, Assignment, AssignmentStatus, Role
 from annotation.services import (
     LabelInput,
@@ -106,7 +106,7 @@ def test_concurrent_claims_never_exceed_overlap_k(make_user):
 def test_outsider_and_reviewer_cannot_claim(imported, outsider, reviewer):
     with pytest.raises(NotFound):
         assignment_claim_next(project=imported, user=outsider)
-    with pytest.raises(NotFound):
+    with pytest.raises(PermissionDenied):  # a member: sees the project, not the queue
         assignment_claim_next(project=imported, user=reviewer)
 
 

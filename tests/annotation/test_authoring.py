@@ -70,7 +70,7 @@ class TestProjectCreate:
 
     def test_copy_needs_a_managing_role_in_the_source(self, make_user, project, annotator):
         project_creator_set(user=annotator, allowed=True)
-        with pytest.raises(NotFound):
+        with pytest.raises(PermissionDenied):  # a member of the source, without a managing role
             project_create_for_user(user=annotator, slug="copy", copy_from=project.slug)
 
 

@@ -48,11 +48,12 @@ class TestSettingsApi:
         assert response.status_code == 400
         assert response.json()["field"] == "assignment_order"
 
-    def test_annotator_and_outsider_get_404(self, project, annotator, outsider, api_client):
-        for user in (annotator, outsider):
+    def test_annotator_gets_403_and_outsider_404(self, project, annotator, outsider, api_client):
+        # A member sees the project but may not change it (403); an outsider does not see it (404).
+        for user, expected in ((annotator, 403), (outsider, 404)):
             response = api_client(user).patch(reverse("api-project", args=[project.slug]), {"overlap_k": 5},
                                               format="json")
-            assert response.status_code == 404
+            assert response.status_code == expected
 
     def test_schema_put_and_refusal(self, project, researcher, api_client):
         url = reverse("api-project-schema", args=[project.slug])
@@ -81,7 +82,7 @@ class TestGuidelinesApi:
 
     def test_annotator_cannot_publish(self, project, annotator, api_client):
         url = reverse("api-guidelines", args=[project.slug])
-        assert api_client(annotator).post(url, {"text": "x"}, format="json").status_code == 404
+        assert api_client(annotator).post(url, {"text": "x"}, format="json").status_code == 403
 
 
 @pytest.mark.django_db
@@ -140,10 +141,10 @@ class TestImportPreviewApi:
         assert response.status_code == 400
         assert "empty" in str(response.json())
 
-    def test_annotator_404(self, project, annotator, api_client):
+    def test_annotator_403(self, project, annotator, api_client):
         response = api_client(annotator).post(reverse("api-import-preview", args=[project.slug]),
                                               {"file": SimpleUploadedFile("ok.jsonl", _chains(1))}, format="multipart")
-        assert response.status_code == 404
+        assert response.status_code == 403
 
 
 @pytest.mark.django_db

@@ -154,7 +154,7 @@ def test_a_one_step_split_of_an_8000_step_chain_writes_two_rows(project, researc
 def test_the_edit_api_is_for_researchers_only(chain, project, researcher, annotator, outsider, api_client):
     url = reverse("api-chain-edits", args=[chain.pk])
     body = {"op": "split", "revision": 1, "index": 0, "at": 7}
-    assert api_client(annotator).post(url, body, format="json").status_code == 404
+    assert api_client(annotator).post(url, body, format="json").status_code == 403
     assert api_client(outsider).post(url, body, format="json").status_code == 404
     assert api_client().post(url, body, format="json").status_code in (401, 403)
     response = api_client(researcher).post(url, body, format="json")

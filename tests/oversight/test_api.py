@@ -113,9 +113,9 @@ def test_policy_and_runs_for_researchers(api_client, ov_researcher, ov_annotator
     assert created.status_code == 201 and len(created.json()["runs"]) == 2
     assert client.post("/api/oversight/projects/ov/runs/", {"kind": "symbolic", "chains": ["nope"]},
                        format="json").status_code == 400
-    # Annotators do not manage passes.
+    # Annotators do not manage passes (members: 403).
     assert api_client(ov_annotator).post("/api/oversight/projects/ov/runs/", {"kind": "symbolic"},
-                                         format="json").status_code == 404
+                                         format="json").status_code == 403
     assert OversightRun.objects.count() == 2
 
 

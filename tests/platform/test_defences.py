@@ -231,3 +231,24 @@ def test_websocket_origin_behind_tls_proxy(settings):
     assert websocket_origin_allowed(scope)
     settings.CSRF_TRUSTED_ORIGINS = ["https://stepwise.example.org"]
     assert websocket_origin_allowed(ws_scope("https://stepwise.example.org", "10.0.0.5:8000"))
+
+
+def test_check_deploy_is_clean_under_production_settings(tmp_path):
+    """`manage.py check --deploy` with DEBUG off and what .env.example asks for: no security warning.
+    (Only the security checks: drf-spectacular's schema warnings about views are another matter.)"""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env.update({"DEBUG": "false", "SECRET_KEY": "x" * 20 + "-Production-Like-Secret-Of-Enough-Length-1234567890",
+                "ALLOWED_HOSTS": "stepwise.example.org", "STEPWISE_VAR_DIR": str(tmp_path),
+                # The two HSTS choices a deployer makes for their domain (docs/deployment.md).
+                "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true", "SECURE_HSTS_PRELOAD": "true",
+                "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "platform")])})
+    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--tag", "security", "--fail-level", "WARNING"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout

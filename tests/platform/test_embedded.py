@@ -1,4 +1,4 @@
-"""Smoke test of the embedded default: SQLite, filesystem broker, a worker process, daphne. No services."""
+"""Smoke test of the embedded default: SQLite, filesystem broker, a worker process, uvicorn. No services."""
 
 import json
 import os
@@ -41,7 +41,8 @@ def embedded(tmp_path):
         subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=threads",
                           "--concurrency=1", "-Q", "default", "--loglevel=WARNING"], cwd=tmp_path, env=env,
                          stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "w")),  # noqa: SIM115
-        subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        subprocess.Popen([sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+                          "--port", str(port), "--lifespan", "off"],
                          cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                          stderr=open(tmp_path / "web.log", "w")),  # noqa: SIM115
     ]

@@ -103,9 +103,9 @@ class TestExportApi:
     def test_anonymous_is_refused(self, imported, api_client):
         assert api_client().get(self.url(imported)).status_code in (401, 403)
 
-    def test_outsider_and_annotator_get_404(self, imported, outsider, annotator, api_client):
+    def test_outsider_gets_404_and_annotator_403(self, imported, outsider, annotator, api_client):
         assert api_client(outsider).get(self.url(imported)).status_code == 404
-        assert api_client(annotator).get(self.url(imported)).status_code == 404
+        assert api_client(annotator).get(self.url(imported)).status_code == 403
 
 
 @pytest.mark.django_db

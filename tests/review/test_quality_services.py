@@ -98,6 +98,10 @@ def test_adjudication_sets_final_labels_resolves_the_item_and_the_export_reads_t
     assert FinalLabel.objects.get(chain=c1, step_key=1).rating == -1
     item = ReviewItem.objects.get(chain=c1)
     assert item.status == ItemStatus.RESOLVED and item.resolved_by == users["rev"]
+    from annotation.models import AuditEvent
+
+    audited = AuditEvent.objects.get(action="chain.adjudicated")  # in the audit log, with who and what
+    assert (audited.actor_name, audited.object_id, audited.detail["changes"]) == ("rev", str(decision.pk), 1)
     after = json.loads(b"".join(export_lines(project=project, fmt="processbench")))
     assert {r["id"]: r["label"] for r in after}["c1"] == 1  # the final label wins over the majority
     # The annotators' own labels are untouched.

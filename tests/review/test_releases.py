@@ -29,6 +29,12 @@ def built(project, user=None, **options):
     release = release_create(project=project, user=user, **options)
     release = release_build(release_id=release.pk)
     assert release.status == ReleaseStatus.DONE, release.error
+    from annotation.models import AuditEvent
+
+    # The audit log has the release's creation and its publication with the content hash.
+    events = {e.action: e for e in AuditEvent.objects.filter(object_type="DatasetRelease", object_id=str(release.pk))}
+    assert set(events) == {"release.created", "release.published"}
+    assert events["release.published"].detail["content_hash"] == release.content_hash
     return release
 
 

@@ -67,7 +67,9 @@ def test_anonymous_outsider_and_annotator_cannot_see_releases(release, outsider,
     for url in urls:
         assert api_client().get(url).status_code in (401, 403)
         assert api_client(outsider).get(url).status_code == 404
-        assert api_client(annotator).get(url).status_code == 404
+        # A member of the project: refused (403), shown nothing of the release.
+        refused = api_client(annotator).get(url)
+        assert refused.status_code == 403 and release.content_hash not in refused.content.decode()
 
 
 def test_list_query_count_does_not_grow_with_releases(release, researcher, api_client, django_assert_max_num_queries):
