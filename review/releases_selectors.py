@@ -34,7 +34,9 @@ from .exporters import LabelSet
 from .releases_models import DatasetRelease, JudgeEvaluation
 from .selectors import _align, _current_steps, _keys_of, _revisions
 
-BATCH = 1000
+# Chains per round of queries. Measured at 10,000 chains × 3 label sets (prm800k + trl-stepwise): 1,000 peaked
+# at 158.6 MB, 500 at 137.2 MB (the 150 MB target), at the same speed.
+BATCH = 500
 
 
 @dataclass
