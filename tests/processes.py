@@ -91,6 +91,9 @@ def worker_process(transactional_db, tmp_path):
         worker.stop()
 
 
+WEB_APP_NAME = "stepwise-test-uvicorn"
+
+
 @dataclass
 class WebProcess:
     """`uvicorn config.asgi:application` in a subprocess (the production server), on the test database."""
@@ -152,8 +155,9 @@ def web_process(transactional_db, tmp_path):
     made: list[WebProcess] = []
 
     def make(*, workers: int = 1, port: int = 0, **env: str) -> WebProcess:
-        server = WebProcess(log=tmp_path / f"web-{len(made)}.log", env=subprocess_env(**env), workers=workers,
-                            port=port)
+        # libpq's application_name tells the server's connections apart (a fault test ends only those).
+        server = WebProcess(log=tmp_path / f"web-{len(made)}.log",
+                            env=subprocess_env(**{"PGAPPNAME": WEB_APP_NAME, **env}), workers=workers, port=port)
         made.append(server)
         return server
 

@@ -73,6 +73,18 @@ def record_success(*, username: str) -> None:
     cache.delete(_key("user", username))
 
 
+def throttle_reset() -> int:
+    """Forget every failed-login count (an admin unlocking everyone; tests). Only the throttle's keys:
+    the cache's other entries (import heartbeats) stay. Returns the number of keys removed."""
+    client = getattr(getattr(cache, "_cache", None), "get_client", None)
+    if client is None:  # not Redis: no key scan; the throttle's keys expire with their window anyway
+        cache.clear()
+        return 0
+    redis = client(write=True)
+    keys = list(redis.scan_iter(match="*stepwise:login-fail:*"))  # the cache's KEY_PREFIX comes first
+    return redis.delete(*keys) if keys else 0
+
+
 def _lock_message(seconds: int) -> str:
     return (f"Too many failed logins for this account or address; try again in {seconds} s "
             "(or ask an admin to reset the password).")

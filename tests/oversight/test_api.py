@@ -143,4 +143,4 @@ def test_the_project_page_shows_the_report(client, ov_researcher, ov_annotator, 
     assert 'id="ov-arms"' in html and "assisted" in html
     assert "/projects/ov/oversight/" in client.get("/projects/ov/").content.decode()
     client.force_login(ov_annotator)
-    assert client.get("/projects/ov/oversight/").status_code == 404
+    assert client.get("/projects/ov/oversight/").status_code == 403  # a member without the role

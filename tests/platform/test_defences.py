@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from config.security import websocket_origin_allowed
+from config.throttle import throttle_reset
 from tests.conftest import PASSWORD
 
 
@@ -158,9 +159,10 @@ def test_no_page_carries_an_inline_script(client, imported, annotator):
 
 @pytest.fixture
 def fresh_cache():
-    cache.clear()
+    # Only the throttle's keys: the same Redis database carries the channel layer of running servers.
+    throttle_reset()
     yield
-    cache.clear()
+    throttle_reset()
 
 
 @pytest.mark.django_db
@@ -252,3 +254,16 @@ def test_check_deploy_is_clean_under_production_settings(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
+
+
+@pytest.mark.django_db
+def test_throttle_reset_forgets_failures_and_nothing_else(fresh_cache, annotator, settings):
+    client = Client()
+    for _ in range(settings.STEPWISE_LOGIN_MAX_FAILURES):
+        client.post("/api/auth/token/", {"username": "ann1", "password": "wrong"}, content_type="application/json")
+    cache.set("stepwise-test-unrelated", 1, 60)
+    assert throttle_reset() >= 1
+    ok = client.post("/api/auth/token/", {"username": "ann1", "password": PASSWORD}, content_type="application/json")
+    assert ok.status_code == 200
+    assert cache.get("stepwise-test-unrelated") == 1
+    cache.delete("stepwise-test-unrelated")

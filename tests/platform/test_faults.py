@@ -15,6 +15,7 @@ from django.test import Client
 
 from annotation.models import Assignment, StepLabel
 from annotation.services import assignment_claim_next
+from tests.processes import WEB_APP_NAME
 
 
 def call(url: str, method: str = "GET", body: dict | None = None, token: str = "", timeout: float = 10):
@@ -79,10 +80,11 @@ def test_a_save_whose_reply_was_lost_in_a_crash_lands_exactly_once(web_process, 
 
 
 def _terminate_server_connections() -> int:
-    """End every PostgreSQL backend of the test database but this test's own (a network drop, a failover)."""
+    """End the web server's PostgreSQL backends (a network drop, a failover); only its own, by
+    application_name: the test process's other threads keep theirs."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+                       "WHERE datname = current_database() AND application_name = %s", [WEB_APP_NAME])
         return cursor.fetchone()[0]
 
 

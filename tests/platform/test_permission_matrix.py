@@ -145,9 +145,9 @@ class World:
 
 @pytest.fixture(autouse=True)
 def _no_login_failures_carried_over():
-    from django.core.cache import cache
+    from config.throttle import throttle_reset
 
-    cache.clear()  # the login throttle counts in the cache (this suite's own Redis database)
+    throttle_reset()  # the login throttle counts in the cache; only its keys (the channel layer shares Redis)
 
 
 def make_world() -> World:
