@@ -104,6 +104,14 @@ ROUTES = {
     "history": {"kwargs": lambda w: {"slug": w.project.slug},
                 "methods": {"GET": {"expect": page_members(token="login")}}},
     "assignment": {"kwargs": lambda w: {"pk": w.assignment.pk}, "methods": {"GET": {"expect": page_owner()}}},
+    # --- set-up pages (issue 7): project managers; staff may create projects, others go home with a message
+    "project-new": {"methods": {"GET": {"expect": expect("ok", anonymous="login", token="login")}}},
+    **{name: {"kwargs": lambda w: {"slug": w.project.slug},
+              "methods": {"GET": {"expect": page_members(annotator=403, annotator2=403, reviewer=403, token="login")}}}
+       for name in ("setup", "setup-guidelines", "setup-schema", "setup-members", "setup-import", "setup-chains")},
+    "chain-steps": {"kwargs": lambda w: {"pk": w.chain.pk},
+                    "methods": {"GET": {"expect": page_members(annotator=403, annotator2=403, reviewer=403,
+                                                               token="login")}}},
     # --- API -----------------------------------------------------------------------------------------
     "api-schema": {"methods": {"GET": {"expect": expect("ok")}}},
     "api-docs": {"methods": {"GET": {"expect": expect("ok")}}},
@@ -127,6 +135,8 @@ ROUTES = {
     "api-guidelines": {"kwargs": lambda w: {"slug": w.project.slug}, "methods": {
         "GET": {"expect": api_managers()},
         "POST": {"expect": api_managers(400), "body": lambda w: {}}}},
+    "api-segmentation-preview": {"kwargs": lambda w: {"slug": w.project.slug},
+                                 "methods": {"POST": {"expect": api_managers(400), "body": lambda w: {}}}},
     "api-guidelines-preview": {"kwargs": lambda w: {"slug": w.project.slug},
                                "methods": {"POST": {"expect": api_managers(400), "body": lambda w: {}}}},
     "api-members": {"kwargs": lambda w: {"slug": w.project.slug}, "methods": {

@@ -11,6 +11,7 @@ set and the old one is kept as history).
 
 import gc
 import io
+import logging
 import os
 import queue
 import threading
@@ -23,7 +24,7 @@ from typing import IO, Any
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from .. import steps as step_store
@@ -37,6 +38,9 @@ from ..realtime import broadcast_project_event
 Progress = Callable[[str, int, int], None]  # (phase, done, total): bytes read of the file
 BATCH = 500  # chains per batch: ~4 MB of steps for ProcessBench-sized chains
 _IMPORT_LOCK = 0x5354_0001  # advisory lock namespace ("ST" 1): one import at a time per project
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -105,12 +109,32 @@ def chains_import(*, project: Project, data: bytes | str | os.PathLike | IO[byte
             result.seconds = round(time.perf_counter() - started, 3)
             payload = result.as_dict()
             transaction.on_commit(lambda: broadcast_project_event(project.pk, "import.done", payload))
+        if result.chains_created >= ANALYZE_AFTER_CHAINS and not connection.in_atomic_block:
+            _analyze()
         return result
     finally:
         if collecting:
             gc.enable()
         if owned:
             stream.close()
+
+
+# After a bulk load the planner's row counts are those of before it (autovacuum analyzes later, when it
+# gets round to it): a 50,000-chain import left `annotation_chain` estimated at 14 rows for the project, so
+# every export batch sorted the whole project (92 ms a batch, 9 s of a 50,000-chain export). ANALYZE
+# samples a few thousand rows per table: about a tenth of a second, run once the import has committed.
+ANALYZE_AFTER_CHAINS = 1_000
+_ANALYZED = ("annotation_problem", "annotation_chain", "annotation_chainrevision", "annotation_importedlabelset")
+
+
+def _analyze() -> None:
+    if connection.vendor != "postgresql":
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {', '.join(_ANALYZED)}")
+    except DatabaseError:  # statistics are an optimisation: the import has committed, whatever this does
+        log.exception("ANALYZE after an import failed")
 
 
 def file_size(n: int) -> str:

@@ -182,4 +182,4 @@ def test_segmentation_preview(project, researcher, annotator, api_client):
     one = api_client(researcher).post(url, {"text": text, "mode": "sentence"}, format="json").json()
     assert list(one) == ["sentence"]
     assert api_client(researcher).post(url, {"text": text, "mode": "regex"}, format="json").status_code == 400
-    assert api_client(annotator).post(url, {"text": text}, format="json").status_code == 404
+    assert api_client(annotator).post(url, {"text": text}, format="json").status_code == 403

@@ -14,8 +14,8 @@ PAGES = ["setup", "setup-guidelines", "setup-schema", "setup-members", "setup-im
 def test_pages_for_managers_only(client, project, researcher, annotator, name):
     client.force_login(researcher)
     assert client.get(reverse(name, args=[project.slug])).status_code == 200
-    client.force_login(annotator)
-    assert client.get(reverse(name, args=[project.slug])).status_code == 404
+    client.force_login(annotator)  # a member who lacks the role: refused, not hidden (the house rule)
+    assert client.get(reverse(name, args=[project.slug])).status_code == 403
 
 
 @pytest.mark.django_db

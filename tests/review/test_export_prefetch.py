@@ -15,7 +15,7 @@ from review.selectors import BATCH, export_lines
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHAINS = BATCH * 2 + 137  # three batches, the last one short
+CHAINS = BATCH * 2 + 137  # several batches on either path (the prefetch reads half-size ones), the last short
 
 
 def backends() -> int:
@@ -62,7 +62,7 @@ def test_the_prefetching_export_writes_what_the_plain_path_writes(big_project):
 def test_a_reader_that_stops_early_leaves_no_connection_behind(big_project):
     before = backends()
     lines = export_lines(project=big_project, fmt="trl-stepwise")
-    first = [next(lines) for _ in range(BATCH + 5)]  # into the second batch, the third being read
+    first = [next(lines) for _ in range(BATCH + 5)]  # a few batches in, the next one being read
     lines.close()
     assert orjson.loads(first[-1])["prompt"]
     assert not any(t.name.startswith("export-prefetch") for t in threading.enumerate())
