@@ -191,8 +191,8 @@ def chain_records(*, project: Project, with_details: bool = True, only_labelled:
     """Every chain of the project (with at least one label set, unless `only_labelled` is off), in id order.
 
     On PostgreSQL, outside a transaction, the next batch is read on a second connection while this one is
-    turned into records: the database's work and Python's overlap (on 2 cores an export is about half
-    each), so an export takes about the longer of the two instead of their sum. Inside a transaction the
+    turned into records: the database's work and Python's overlap, so an export takes about the longer of
+    the two instead of their sum (tests/review/test_export_prefetch.py). Inside a transaction the
     batches are read in turn on this connection, which sees what the transaction wrote.
     """
     aggregated = _consensus_labels(project=project)
