@@ -29,7 +29,7 @@ cat <<EOT
   Stepwise demo: http://$HOST:$PORT/
   Logins (password: stepwise-demo):
     annotator1, annotator2, annotator3   annotate chains
-    reviewer                              review (coming next)
+    reviewer                              the review queue, adjudication, the quality dashboard
     researcher                            import / export on the project page
     admin                                 everything, and /admin/
   API docs: http://$HOST:$PORT/api/docs/      worker log: var/worker.log
