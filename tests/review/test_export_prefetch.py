@@ -3,6 +3,7 @@ while the first batch is written (review/selectors.py). The file must be the one
 batch boundaries included, and the second connection must be closed when the export ends, also when the
 reader stops early."""
 
+import os
 import threading
 import time
 
@@ -18,17 +19,23 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CHAINS = BATCH * 2 + 137  # several batches on either path (the prefetch reads half-size ones), the last short
 
 
-def backends() -> int:
+APP_NAME = f"stepwise-prefetch-test-{os.getpid()}"
+
+
+def prefetch_backends() -> int:
+    """Connections opened under APP_NAME: the test sets it (libpq's PGAPPNAME) just before the export,
+    so only the prefetch thread's connection carries it (this thread's was opened before; other processes
+    of the suite never do)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [APP_NAME])
         return cursor.fetchone()[0]
 
 
-def backends_settle_at(expected: int) -> int:
-    """The count once closed backends have exited (a backend leaves pg_stat_activity a moment after its
-    client hung up), or what it is after 5 s."""
+def prefetch_backends_settle_at_zero() -> int:
+    """The count once a closed backend has exited (it leaves pg_stat_activity a moment after its client
+    hung up), or what it is after 5 s."""
     deadline = time.monotonic() + 5
-    while (now := backends()) != expected and time.monotonic() < deadline:
+    while (now := prefetch_backends()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return now
 
@@ -46,9 +53,13 @@ def big_project(db):
     return project
 
 
-def test_the_prefetching_export_writes_what_the_plain_path_writes(big_project):
-    before = backends()
-    overlapped = b"".join(export_lines(project=big_project, fmt="processbench"))
+def test_the_prefetching_export_writes_what_the_plain_path_writes(big_project, monkeypatch):
+    connection.ensure_connection()
+    monkeypatch.setenv("PGAPPNAME", APP_NAME)
+    lines = export_lines(project=big_project, fmt="processbench")
+    head = next(lines)
+    assert prefetch_backends() == 1  # the next batch is being read on a connection of its own
+    overlapped = head + b"".join(lines)
     with transaction.atomic():  # inside a transaction the batches are read in turn on this connection
         plain = b"".join(export_lines(project=big_project, fmt="processbench"))
     assert overlapped == plain
@@ -56,14 +67,15 @@ def test_the_prefetching_export_writes_what_the_plain_path_writes(big_project):
     assert [r["id"] for r in rows] == [f"c{i}" for i in range(CHAINS)]
     assert [r["label"] for r in rows] == [1 if i % 3 == 0 else -1 for i in range(CHAINS)]
     assert not any(t.name.startswith("export-prefetch") for t in threading.enumerate())
-    assert backends_settle_at(before) == before
+    assert prefetch_backends_settle_at_zero() == 0
 
 
-def test_a_reader_that_stops_early_leaves_no_connection_behind(big_project):
-    before = backends()
+def test_a_reader_that_stops_early_leaves_no_connection_behind(big_project, monkeypatch):
+    connection.ensure_connection()
+    monkeypatch.setenv("PGAPPNAME", APP_NAME)
     lines = export_lines(project=big_project, fmt="trl-stepwise")
     first = [next(lines) for _ in range(BATCH + 5)]  # a few batches in, the next one being read
     lines.close()
     assert orjson.loads(first[-1])["prompt"]
     assert not any(t.name.startswith("export-prefetch") for t in threading.enumerate())
-    assert backends_settle_at(before) == before
+    assert prefetch_backends_settle_at_zero() == 0
