@@ -87,6 +87,9 @@ class ReviewPolicyInput(serializers.Serializer):
     show_annotator_names = serializers.BooleanField(required=False)
     fast_seconds_per_step = serializers.FloatField(required=False)
     gold_share = serializers.FloatField(required=False)
+    max_annotators = serializers.IntegerField(required=False)
+    when_unresolved = serializers.CharField(required=False)
+    screening_pass_mark = serializers.FloatField(required=False)
 
 
 def _policy_output(project) -> dict:
@@ -94,7 +97,9 @@ def _policy_output(project) -> dict:
     return {"queue_rule": policy.queue_rule, "alpha_threshold": policy.alpha_threshold,
             "min_annotators": policy.min_annotators, "consensus": policy.consensus,
             "show_annotator_names": policy.show_annotator_names,
-            "fast_seconds_per_step": policy.fast_seconds_per_step, "gold_share": project.gold_share}
+            "fast_seconds_per_step": policy.fast_seconds_per_step, "gold_share": project.gold_share,
+            "max_annotators": policy.max_annotators, "when_unresolved": policy.when_unresolved,
+            "screening_pass_mark": project.screening_pass_mark}
 
 
 class ReviewPolicyApi(APIView):
