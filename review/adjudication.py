@@ -26,12 +26,12 @@ from annotation.services.imports import chains_import
 from .quality.triage import RULE_REASONS, LabelSetInput, triage_chain
 from .quality_models import (
     MAX_NOTE,
+    UNSETTLED_STATUSES,
     ConsensusMethod,
     Decision,
     DecisionKind,
     FinalLabel,
     ItemStatus,
-    UNSETTLED_STATUSES,
     QueueRule,
     ReviewItem,
     ReviewPolicy,
