@@ -18,8 +18,8 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from annotation.exceptions import Conflict, NotFound, PermissionDenied, StepwiseError, ValidationFailed
-from annotation.models import Assignment, AssignmentStatus, Chain, Project
-from annotation.selectors import chain_steps, membership_role
+from annotation.models import Assignment, AssignmentStatus, Chain, Membership, Project, Role, ScreeningStatus
+from annotation.selectors import chain_steps, membership_role, screening_score
 from annotation.services.audit import audit_record
 from annotation.services.imports import chains_import
 
@@ -474,3 +474,41 @@ def chain_plant_error(*, chain: Chain, user, rule: str = "arithmetic", step: int
         if chain.problem.reference_answer or chain.final_answer:
             Chain.objects.filter(pk=copy.pk).update(final_answer=chain.final_answer)
     return copy
+
+
+# --- the screening gate -----------------------------------------------------------------------------
+
+SCREENING_ACTIONS = ("waive", "retry")
+
+
+def member_screening_set(*, project: Project, user, annotator: str, action: str) -> Membership:
+    """A researcher's answer to an annotator's screening result: `waive` lets them through to real work
+    whatever their score; `retry` gives them the screening set again: their screening passes are removed
+    (the score they had is kept in the audit log) and the claim serves the screening chains afresh."""
+    if membership_role(user=user, project=project) not in POLICY_ROLES:
+        raise PermissionDenied("Only researchers and admins decide on annotators' screening.")
+    if action not in SCREENING_ACTIONS:
+        raise ValidationFailed(f"action is {action!r}; expected {' or '.join(SCREENING_ACTIONS)}.", field="action")
+    if not isinstance(annotator, str) or not annotator:
+        raise ValidationFailed("Give the annotator's username.", field="annotator")
+    with transaction.atomic():
+        # NO KEY UPDATE on the membership: two researchers' answers on one annotator serialize.
+        member = (Membership.objects.select_for_update(no_key=True, of=("self",)).select_related("user")
+                  .filter(project=project, user__username=annotator, role=Role.ANNOTATOR).first())
+        if member is None:
+            raise ValidationFailed(f"'{annotator[:150]}' is not an annotator of project '{project.slug}'.",
+                                   field="annotator")
+        score = screening_score(project=project, user=member.user)
+        before = {"status": member.screening_status, "score": member.screening_score, "steps": score.steps,
+                  "correct": score.correct, "chains": score.submitted}
+        if action == "waive":
+            member.screening_status = ScreeningStatus.WAIVED
+        else:
+            removed, _ = Assignment.objects.filter(chain__project=project, chain__is_screening=True,
+                                                   annotator=member.user).delete()
+            before["removed_rows"] = removed
+            member.screening_status, member.screening_score = ScreeningStatus.PENDING, None
+        member.save(update_fields=["screening_status", "screening_score"])
+        audit_record(action=f"screening.{action}", actor=user, project=project, obj=member,
+                     detail={"annotator": annotator, "before": before})
+    return member

@@ -504,3 +504,21 @@ def project_quality_latest(*, project: Project, resamples: int = DEFAULT_RESAMPL
     if latest is None:
         return None, False
     return latest["result"], latest["fingerprint"] == _fingerprint(project)
+
+
+def screening_results(*, project: Project) -> dict:
+    """The screening gate as the researcher sees it: the pass mark and, per annotator, where they stand
+    (status, the score the gate read, screening chains done of how many, accuracy on them now). Four queries."""
+    from annotation.models import Membership
+
+    screening = list(Chain.objects.filter(project=project, is_screening=True).values_list("id", flat=True))
+    done = dict(Assignment.objects.filter(chain_id__in=screening).values_list("annotator_id").annotate(n=Count("id"))
+                .values_list("annotator_id", "n")) if screening else {}
+    scores = gold_scores(project=project) if screening else {}
+    members = Membership.objects.filter(project=project, role=Role.ANNOTATOR).select_related("user").order_by(
+        "user__username")
+    return {"pass_mark": project.screening_pass_mark, "screening_chains": len(screening),
+            "annotators": [{"annotator": m.user.username, "status": m.screening_status or "pending",
+                            "score": m.screening_score, "done": done.get(m.user_id, 0),
+                            "accuracy": scores.get(m.user_id, {}).get("screening_accuracy"),
+                            "steps": scores.get(m.user_id, {}).get("screening_steps", 0)} for m in members]}

@@ -16,6 +16,7 @@ from ..adjudication import (
     chain_request_debate,
     chain_send_back,
     chain_set_gold,
+    member_screening_set,
     review_policy_set,
     review_queue_refresh,
 )
@@ -32,6 +33,7 @@ from ..quality_selectors import (
     project_quality,
     review_queue_counts,
     review_queue_list,
+    screening_results,
 )
 from ..quality_tasks import project_quality_for_page
 
@@ -222,3 +224,25 @@ class ChainGoldApi(APIView):
         data.is_valid(raise_exception=True)
         chain = chain_set_gold(chain=chain, user=request.user, **data.validated_data)
         return Response({"id": chain.pk, "is_gold": chain.is_gold, "is_screening": chain.is_screening})
+
+
+class ScreeningInput(serializers.Serializer):
+    annotator = serializers.CharField(max_length=150)
+    action = serializers.ChoiceField(choices=["waive", "retry"])
+
+
+class ProjectScreeningApi(APIView):
+    """GET: the screening gate's pass mark and each annotator's standing (reviewers, researchers, admins);
+    POST: let an annotator through (`waive`) or give them the screening set again (`retry`) (researchers, admins)."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug):
+        return Response(screening_results(project=project_get_for_review(slug=slug, user=request.user)))
+
+    @extend_schema(request=ScreeningInput, responses=OpenApiTypes.OBJECT)
+    def post(self, request, slug):
+        project = project_get_for_review(slug=slug, user=request.user, roles=POLICY_ROLES)
+        data = ScreeningInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        member_screening_set(project=project, user=request.user, **data.validated_data)
+        return Response(screening_results(project=project))

@@ -16,6 +16,7 @@ from review.adjudication import FinalLabelInput, chain_adjudicate, review_policy
 from review.quality.triage import LabelSetInput, triage_chain
 from review.quality_models import ItemStatus, ReviewItem
 from review.quality_selectors import review_queue_list
+from review.releases import _filters, write_release
 from review.selectors import export_rows
 from tests.review.quality_helpers import annotate, chain, local_cache, make_project  # noqa: F401 (fixture)
 
@@ -90,7 +91,7 @@ def _five_apart(project, users):
 
 
 @pytest.mark.django_db
-def test_still_apart_at_five_is_dropped_recorded_and_left_out_of_exports(processbench):
+def test_still_apart_at_five_is_dropped_recorded_and_left_out_of_exports(processbench, tmp_path):
     project, users = processbench
     review_policy_set(project=project, user=users["res"], when_unresolved="drop")
     _five_apart(project, users)
@@ -102,6 +103,11 @@ def test_still_apart_at_five_is_dropped_recorded_and_left_out_of_exports(process
     shown = review_queue_list(project=project, status=ItemStatus.DROPPED)
     assert shown[0]["source_id"] == "c1" and "Still no agreement" in " ".join(shown[0]["reason_text"])
     assert "c1" not in {row["id"] for row in export_rows(project=project, fmt="processbench")}
+    filters = _filters(formats=["processbench"], label_source="consensus", min_agreement=0, min_label_sets=1,
+                       include_gold=True, include_screening=True, include_planted=True, test_fraction=0, seed="s",
+                       neutral="positive")
+    manifest = write_release(project=project, filters=filters, root=tmp_path / "r1", name="r", version="1")
+    assert manifest["counts"]["left_out"].get("dropped: no agreement among annotators") == 1, manifest["counts"]
     # A reviewer may still settle it: then it is exported with the final labels.
     chain_adjudicate(chain=chain(project, "c1"), reviewer=users["rev"], note="step 2 is the first error",
                      labels=[FinalLabelInput(0, 1), FinalLabelInput(1, -1)])
