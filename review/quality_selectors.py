@@ -512,9 +512,11 @@ def screening_results(*, project: Project) -> dict:
     from annotation.models import Membership
 
     screening = list(Chain.objects.filter(project=project, is_screening=True).values_list("id", flat=True))
+    if not screening:
+        return {"pass_mark": project.screening_pass_mark, "screening_chains": 0, "annotators": []}
     done = dict(Assignment.objects.filter(chain_id__in=screening).values_list("annotator_id").annotate(n=Count("id"))
-                .values_list("annotator_id", "n")) if screening else {}
-    scores = gold_scores(project=project) if screening else {}
+                .values_list("annotator_id", "n"))
+    scores = gold_scores(project=project)
     members = Membership.objects.filter(project=project, role=Role.ANNOTATOR).select_related("user").order_by(
         "user__username")
     return {"pass_mark": project.screening_pass_mark, "screening_chains": len(screening),

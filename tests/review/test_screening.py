@@ -139,3 +139,38 @@ def test_screening_decisions_check_their_input(gated):
         member_screening_set(project=project, user=users["ann1"], annotator="ann2", action="waive")
     with pytest.raises(ValidationFailed, match="screening_pass_mark is 2"):
         review_policy_set(project=project, user=users["res"], screening_pass_mark=2)
+
+
+def test_the_queue_page_lists_screening_and_lets_a_researcher_through(gated, client):
+    project, users = gated
+    annotate(project, users["ann2"], [1, 1, 1], chain="c1")
+    with pytest.raises(PermissionDenied):
+        assignment_claim_next(project=project, user=users["ann2"])
+    url = reverse("review-queue", args=[project.slug])
+    client.force_login(users["res"])
+    html = client.get(url).content.decode()
+    assert 'id="screening"' in html and "real work needs 80% of the answer key" in html
+    assert 'data-annotator="ann2"' in html and "Let through" in html
+    answer = client.post(url, {"screening_annotator": "ann2", "screening_action": "waive"}, follow=True)
+    assert "ann2 may now take real work." in answer.content.decode()
+    assert _status(project, users["ann2"]) == ScreeningStatus.WAIVED
+    client.force_login(users["rev"])  # reviewers read it; the buttons are the researchers'
+    html = client.get(url).content.decode()
+    assert 'id="screening"' in html and "Let through" not in html
+    assert client.post(url, {"screening_annotator": "ann2", "screening_action": "retry"}).status_code == 404
+
+
+def test_the_policy_form_sets_escalation_and_the_pass_mark(gated, client):
+    project, users = gated
+    client.force_login(users["res"])
+    url = reverse("review-queue", args=[project.slug])
+    form = {"queue_rule": "first_error", "consensus": "majority", "alpha_threshold": "0.67", "min_annotators": "3",
+            "fast_seconds_per_step": "2", "gold_share": "0", "max_annotators": "5", "when_unresolved": "drop",
+            "screening_pass_mark": "0.9"}
+    page = client.post(url, form, follow=True).content.decode()
+    assert "Review policy saved" in page
+    project.refresh_from_db()
+    assert project.screening_pass_mark == 0.9
+    assert project.review_policy.max_annotators == 5 and project.review_policy.when_unresolved == "drop"
+    page = client.post(url, {**form, "max_annotators": "3"}, follow=True).content.decode()
+    assert "set max_annotators above min_annotators" in page and "Nothing was changed" in page
