@@ -49,3 +49,45 @@ def test_another_chains_final_labels_do_not_block_reopen(adjudicated):
     with pytest.raises(Conflict):
         assignment_reopen(assignment=Assignment.objects.get(annotator=users["ann1"], chain__source_id="c1"),
                           user=users["ann1"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reopen_waits_for_a_decision_in_progress_and_then_refuses(make_user):
+    """While a reviewer's decision holds the chain row (NO KEY UPDATE, as chain_adjudicate takes it), a reopen
+    of a pass of that chain waits; once the decision commits with final labels, the reopen refuses."""
+    import threading
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from annotation.models import Chain
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    project, users = make_project(make_user, k=2, annotators=("ann1", "ann2"))
+    annotate(project, users["ann1"], [1, 1, 1], chain="c1")
+    mine = annotate(project, users["ann2"], [1, -1, 1], chain="c1")
+    c1 = chain(project, "c1")
+    outcome, started, done = [], threading.Event(), threading.Event()
+
+    def reopen():
+        try:
+            started.set()
+            assignment_reopen(assignment=mine.pk, user=users["ann2"])
+            outcome.append("reopened")
+        except Conflict as exc:
+            outcome.append(exc.message)
+        finally:
+            connection.close()
+            done.set()
+
+    with transaction.atomic():
+        Chain.objects.select_for_update(no_key=True).filter(pk=c1.pk).first()
+        thread = threading.Thread(target=reopen)
+        thread.start()
+        started.wait(5)
+        assert not done.wait(1.0), "the reopen must wait for the decision holding the chain"
+        Chain.objects.filter(pk=c1.pk).update(adjudicated_at=timezone.now())
+    thread.join(10)
+    assert outcome and outcome[0].startswith("A reviewer has already set final labels")
+    assert Assignment.objects.get(pk=mine.pk).status == AssignmentStatus.SUBMITTED
