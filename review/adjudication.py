@@ -220,6 +220,16 @@ def review_queue_refresh(*, project: Project, chain_ids: list[int] | None = None
     return counts
 
 
+def review_queues_refresh_escalating() -> dict[str, dict[str, int]]:
+    """Refresh the queue of every active project that escalates disagreements (Celery beat, every 30 s): their
+    extra slots must open as the passes arrive, not when a reviewer next opens the queue (annotation's
+    submit never calls review). Only chains whose passes changed are judged; the rest is one read."""
+    out = {}
+    for project in Project.objects.filter(review_policy__max_annotators__gt=0, archived_at__isnull=True):
+        out[project.slug] = review_queue_refresh(project=project)
+    return out
+
+
 def _verdict(policy: ReviewPolicy, rule_reason: str, triage, n: int) -> tuple[str, str]:
     """(item status, the counter it adds to) for a judged chain. With escalation on, a chain the rule sends
     to review first collects more passes (escalated) until `max_annotators`; there, still disagreeing, it

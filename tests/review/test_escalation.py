@@ -207,3 +207,19 @@ def test_many_annotators_claiming_at_once_fill_an_escalated_chain_to_its_limit_a
     assert all(c.held_slots == c.n for c in rows)
     assert all(c.n == 2 for c in rows if c.pk in escalated)
     assert all(c.n <= 1 for c in rows if c.pk not in escalated)
+
+
+@pytest.mark.django_db
+def test_the_periodic_task_opens_the_extra_slot_without_anyone_reading_the_queue(processbench):
+    from review.quality_tasks import review_queues_escalate_task
+
+    project, users = processbench
+    project_create(slug="quiet", name="No escalation", overlap_k=3)
+    annotate(project, users["ann1"], ERR1, chain="c1")
+    annotate(project, users["ann2"], ERR1, chain="c1")
+    annotate(project, users["ann3"], NONE, chain="c1")
+    assert chain(project, "c1").slot_limit is None  # nobody has judged it yet
+    done = review_queues_escalate_task()
+    assert done == {"qc": {"judged": 1, "opened": 0, "cleared": 0, "settled": 0, "escalated": 1, "dropped": 0}}
+    assert "quiet" not in done  # no escalation there: its queue waits for its reviewers as before
+    assert assignment_claim_next(project=project, user=users["ann4"]).chain.source_id == "c1"
