@@ -129,7 +129,8 @@ def review_queue_refresh(*, project: Project, chain_ids: list[int] | None = None
     for cid, n, t, status in ReviewItem.objects.filter(project=project).values_list(
             "chain_id", "judged_submissions", "judged_last", "status"):
         judged[cid] = (n, t)
-        if status == ItemStatus.RESOLVED:
+        # Settled as the loop below decides it (read without a lock: it only spares a settled chain extra slots).
+        if status == ItemStatus.RESOLVED or (status == ItemStatus.REWORK and state.get(cid, (0, None))[0] <= n):
             settled_before.add(cid)
     stale = sorted(cid for cid, (n, t) in state.items() if n >= policy.min_annotators and judged.get(cid) != (n, t))
     # Chains that fell below the minimum (a pass reopened) and are still waiting leave the queue.
