@@ -52,6 +52,9 @@ class Project(models.Model):
     segmentation = models.CharField(max_length=16, choices=Segmentation.choices, default=Segmentation.NEWLINE)
     # Share of claims served from gold and planted-error chains (quality control), 0 to 1.
     gold_share = models.FloatField(default=0.0)
+    # Quality control (review/ sets it): the share of the screening chains' answer key a new annotator must
+    # match before the queue gives real work (0: no gate, screening chains are only served first).
+    screening_pass_mark = models.FloatField(default=0.0, db_default=0.0)
     # The label schema (annotation/schema.py): scale, mode, rubric, required fields. Empty means the
     # default for `label_scale` (PRM800K's −1 / 0 / +1, first-error mode).
     label_schema = models.JSONField(default=dict, blank=True)
@@ -75,6 +78,8 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(overlap_k__gte=1), name="project_overlap_k_positive"),
             models.CheckConstraint(condition=Q(gold_share__gte=0, gold_share__lte=1), name="project_gold_share_0_1"),
+            models.CheckConstraint(condition=Q(screening_pass_mark__gte=0, screening_pass_mark__lte=1),
+                                   name="project_screening_pass_mark_0_1"),
         ]
 
     def __str__(self) -> str:
@@ -91,10 +96,25 @@ class Project(models.Model):
         return tuple(level["value"] for level in self.schema["scale"])
 
 
+class ScreeningStatus(models.TextChoices):
+    """Where an annotator stands with the project's screening gate (`Project.screening_pass_mark`)."""
+
+    PENDING = "", "Not scored yet"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Below the pass mark"
+    WAIVED = "waived", "Let through by a researcher"
+
+
 class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices)
+    # The screening gate: scored by the claim once the annotator has done every screening chain; a pass is
+    # kept (later claims do not score again), a failure is scored again at each claim (a lowered mark or a
+    # retry counts). Researchers waive it or reset it for a retry (review/adjudication.py).
+    screening_status = models.CharField(max_length=8, choices=ScreeningStatus.choices, blank=True, default="",
+                                        db_default="")
+    screening_score = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "project"], name="membership_one_role_per_project")]
@@ -182,6 +202,13 @@ class Chain(models.Model):
     held_slots = models.PositiveSmallIntegerField(default=0, db_default=0)
     priority = models.IntegerField(default=0, db_default=0, help_text="Higher first, when the project's order is "
                                                                       "priority.")
+    # Quality control (review/) escalation: a chain whose annotators disagree collects more passes than the
+    # project's k, up to this many slots (null: k). Raised only under the chain's row lock (an UPDATE), never
+    # lowered, so a claim's `held_slots < limit` under its lock holds.
+    slot_limit = models.PositiveSmallIntegerField(null=True, blank=True)
+    # When a reviewer last set final labels on the chain (review/ writes it with the decision): annotators
+    # can no longer reopen their submitted passes.
+    adjudicated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -198,6 +225,11 @@ class Chain(models.Model):
             # annotator has not had: without these the look is a scan of the project (50-85 ms at 100,000
             # chains); with them it reads the few such chains there are.
             models.Index(fields=["project", "id"], condition=Q(is_screening=True), name="chain_screening_idx"),
+            # Every claim first looks for an escalated chain with a slot still free: only those are in this
+            # index (a comparison of two columns of the row), so the look reads a handful of entries however
+            # many chains were escalated and filled before.
+            models.Index(fields=["project", "id"], condition=Q(slot_limit__gt=F("held_slots")),
+                         name="chain_escalated_free_idx"),
             models.Index(fields=["project", "id"], condition=Q(is_gold=True) | Q(planted__isnull=False),
                          name="chain_gold_idx"),
             # The chain list's "id starts with" search (LIKE 'q%' needs pattern ops under a non-C collation;

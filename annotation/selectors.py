@@ -1,17 +1,21 @@
 """Reads, scoped to the acting user. Objects outside a user's reach raise NotFound (answered 404)."""
 
+from dataclasses import dataclass
+
 from django.db.models import Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from . import steps as step_store
 from .exceptions import NotFound, PermissionDenied
 from .models import (
+    OPEN_STATUSES,
     Assignment,
     AssignmentStatus,
     AuditEvent,
     Chain,
     ChainRevision,
     GuidelineVersion,
+    ImportedLabelSet,
     Membership,
     Project,
     Role,
@@ -287,3 +291,62 @@ def audit_events_for_user(*, user, project: Project) -> QuerySet[AuditEvent]:
     """The project's audit log, newest first: for its admins (and site staff) only."""
     project_get_for_user(slug=project.slug, user=user, roles=(Role.ADMIN,))
     return AuditEvent.objects.filter(project_id=project.pk).order_by("-at", "-id")
+
+
+# --- answer keys (quality control's gold and screening chains) --------------------------------------
+
+def reference_keys(*, chain_ids: list[int]) -> dict[int, dict[int, int]]:
+    """Per chain: its answer key, {step key: rating}, from its first current reference label set (the labels
+    imported with it) of revision 1, whose indexes are the imported step keys 0..n-1. One query."""
+    import orjson
+
+    out: dict[int, dict[int, int]] = {}
+    for chain_id, ratings_json, revision in ImportedLabelSet.objects.filter(
+            chain_id__in=chain_ids, replaced_at__isnull=True).order_by("chain_id", "id").values_list(
+            "chain_id", "ratings", "revision"):
+        if chain_id in out or revision != 1:
+            continue
+        out[chain_id] = {i: r for i, r in enumerate(orjson.loads(ratings_json)) if r is not None}
+    return out
+
+
+def key_match(key: dict[int, int], ratings: dict[int, int]) -> tuple[int, int]:
+    """(steps of the key the annotator rated, how many of those equal the key): gold and screening scores."""
+    compared = [k for k in key if k in ratings]
+    return len(compared), sum(1 for k in compared if ratings[k] == key[k])
+
+
+@dataclass(frozen=True)
+class ScreeningScore:
+    chains: int  # screening chains of the project
+    done: int  # of them, those the annotator has had (submitted, skipped or expired): none is served again
+    open: bool  # the annotator holds one open right now
+    submitted: int
+    steps: int  # answer-key steps the annotator rated
+    correct: int
+
+    @property
+    def finished(self) -> bool:
+        return self.chains > 0 and self.done >= self.chains and not self.open
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.steps if self.steps else 0.0
+
+
+def screening_score(*, project: Project, user) -> ScreeningScore:
+    """How the user did on the project's screening chains: answer-key steps rated as the key says. Four queries."""
+    chain_ids = list(Chain.objects.filter(project=project, is_screening=True).values_list("id", flat=True))
+    mine = list(Assignment.objects.filter(chain_id__in=chain_ids, annotator=user).values_list("id", "chain_id", "status"))
+    submitted = {aid: chain_id for aid, chain_id, status in mine if status == AssignmentStatus.SUBMITTED}
+    keys = reference_keys(chain_ids=list(set(submitted.values()))) if submitted else {}
+    ratings: dict[int, dict[int, int]] = {aid: {} for aid in submitted}
+    for aid, key, rating in StepLabel.objects.filter(assignment_id__in=list(submitted), rating__isnull=False
+                                                     ).values_list("assignment_id", "step_key", "rating"):
+        ratings[aid][key] = rating
+    steps = correct = 0
+    for aid, chain_id in submitted.items():
+        n, right = key_match(keys.get(chain_id, {}), ratings[aid])
+        steps, correct = steps + n, correct + right
+    return ScreeningScore(chains=len(chain_ids), done=len(mine), open=any(s in OPEN_STATUSES for _a, _c, s in mine),
+                          submitted=len(submitted), steps=steps, correct=correct)

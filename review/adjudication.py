@@ -8,22 +8,25 @@ final label names the decision that set it.
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from dataclasses import dataclass
 
 import orjson
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from annotation.exceptions import Conflict, NotFound, PermissionDenied, StepwiseError, ValidationFailed
-from annotation.models import Assignment, AssignmentStatus, Chain, Project
-from annotation.selectors import chain_steps, membership_role
+from annotation.models import Assignment, AssignmentStatus, Chain, Membership, Project, Role, ScreeningStatus
+from annotation.selectors import chain_steps, membership_role, screening_score
 from annotation.services.audit import audit_record
 from annotation.services.imports import chains_import
 
-from .quality.triage import LabelSetInput, triage_chain
+from .quality.triage import RULE_REASONS, LabelSetInput, triage_chain
 from .quality_models import (
     MAX_NOTE,
+    UNSETTLED_STATUSES,
     ConsensusMethod,
     Decision,
     DecisionKind,
@@ -32,6 +35,7 @@ from .quality_models import (
     QueueRule,
     ReviewItem,
     ReviewPolicy,
+    Unresolved,
 )
 from .quality_selectors import (
     ADJUDICATE_ROLES,
@@ -45,7 +49,9 @@ from .quality_selectors import (
 
 MAX_LABELS_PER_DECISION = 10_000
 BATCH = 500  # chains judged per transaction
-JUDGING_FIELDS = {"queue_rule", "alpha_threshold", "min_annotators", "fast_seconds_per_step"}
+JUDGING_FIELDS = {"queue_rule", "alpha_threshold", "min_annotators", "fast_seconds_per_step", "max_annotators",
+                  "when_unresolved"}
+PROJECT_FIELDS = ("gold_share", "screening_pass_mark")  # kept on the project: annotation's claim reads them
 MAX_KEY = 64
 
 
@@ -53,7 +59,8 @@ MAX_KEY = 64
 
 def review_policy_set(*, project: Project, user, **values) -> ReviewPolicy:
     """Change the fields given (queue_rule, alpha_threshold, min_annotators, consensus, show_annotator_names,
-    fast_seconds_per_step, gold_share); the others keep their values. Researchers and admins."""
+    fast_seconds_per_step, max_annotators, when_unresolved, gold_share, screening_pass_mark); the others keep
+    their values. Researchers and admins."""
     if membership_role(user=user, project=project) not in POLICY_ROLES:
         raise PermissionDenied("Only researchers and admins set a project's review policy.")
     checks = {
@@ -63,11 +70,17 @@ def review_policy_set(*, project: Project, user, **values) -> ReviewPolicy:
         "show_annotator_names": lambda v: isinstance(v, bool),
         "fast_seconds_per_step": lambda v: isinstance(v, int | float) and 0 <= v <= 3600,
         "gold_share": lambda v: isinstance(v, int | float) and 0 <= v <= 1,
+        "max_annotators": lambda v: isinstance(v, int) and (v == 0 or 3 <= v <= 20),
+        "when_unresolved": lambda v: v in Unresolved.values,
+        "screening_pass_mark": lambda v: isinstance(v, int | float) and 0 <= v <= 1,
     }
     expected = {"queue_rule": " or ".join(QueueRule.values), "consensus": " or ".join(ConsensusMethod.values),
                 "alpha_threshold": "a number from -1 to 1", "min_annotators": "an integer from 2 to 20",
                 "show_annotator_names": "true or false", "fast_seconds_per_step": "seconds from 0 to 3600",
-                "gold_share": "a share from 0 to 1"}
+                "gold_share": "a share from 0 to 1",
+                "max_annotators": "0 (no escalation) or an integer from 3 to 20, above min_annotators",
+                "when_unresolved": " or ".join(Unresolved.values),
+                "screening_pass_mark": "a share from 0 (no gate) to 1"}
     for name, value in values.items():
         if name not in checks:
             raise ValidationFailed(f"'{name}' is not a review policy setting; use {', '.join(checks)}.", field=name)
@@ -75,18 +88,24 @@ def review_policy_set(*, project: Project, user, **values) -> ReviewPolicy:
             raise ValidationFailed(f"{name} is {value!r}; expected {expected[name]}.", field=name)
     with transaction.atomic():
         policy, _ = ReviewPolicy.objects.get_or_create(project=project)
-        fields = [n for n in values if n != "gold_share"]
+        fields = [n for n in values if n not in PROJECT_FIELDS]
         for name in fields:
             setattr(policy, name, values[name])
+        if policy.max_annotators and policy.max_annotators <= policy.min_annotators:
+            raise ValidationFailed(f"max_annotators is {policy.max_annotators} and min_annotators "
+                                   f"{policy.min_annotators}: escalation collects passes beyond the minimum, so "
+                                   "set max_annotators above min_annotators (or 0 for no escalation).",
+                                   field="max_annotators")
         if fields:
             policy.save(update_fields=[*fields, "updated_at"])
-        if "gold_share" in values:
-            Project.objects.filter(pk=project.pk).update(gold_share=values["gold_share"])
-            project.gold_share = values["gold_share"]
+        on_project = {n: values[n] for n in PROJECT_FIELDS if n in values}
+        if on_project:
+            Project.objects.filter(pk=project.pk).update(**on_project)
+            for name, value in on_project.items():
+                setattr(project, name, value)
         if JUDGING_FIELDS & set(fields):
             # A new rule judges every unsettled chain again at the next refresh (settled ones stay settled).
-            ReviewItem.objects.filter(project=project, status__in=(ItemStatus.OPEN, ItemStatus.CLEAR)).update(
-                judged_submissions=0)
+            ReviewItem.objects.filter(project=project, status__in=UNSETTLED_STATUSES).update(judged_submissions=0)
     return policy
 
 
@@ -106,16 +125,24 @@ def review_queue_refresh(*, project: Project, chain_ids: list[int] | None = None
         submitted = submitted.filter(chain_id__in=chain_ids)
     state = {row[0]: (row[1], row[2]) for row in submitted.order_by().values("chain_id").annotate(
         n=Count("id"), t=Max("submitted_at")).values_list("chain_id", "n", "t")}
-    judged = {row[0]: (row[1], row[2]) for row in ReviewItem.objects.filter(project=project).values_list(
-        "chain_id", "judged_submissions", "judged_last")}
+    judged, settled_before = {}, set()
+    for cid, n, t, status in ReviewItem.objects.filter(project=project).values_list(
+            "chain_id", "judged_submissions", "judged_last", "status"):
+        judged[cid] = (n, t)
+        # Settled as the loop below decides it (read without a lock: it only spares a settled chain extra slots).
+        if status == ItemStatus.RESOLVED or (status == ItemStatus.REWORK and state.get(cid, (0, None))[0] <= n):
+            settled_before.add(cid)
     stale = sorted(cid for cid, (n, t) in state.items() if n >= policy.min_annotators and judged.get(cid) != (n, t))
     # Chains that fell below the minimum (a pass reopened) and are still waiting leave the queue.
     below = [cid for cid, (n, _t) in judged.items() if state.get(cid, (0, None))[0] < policy.min_annotators
              and (chain_ids is None or cid in chain_ids)]
-    counts = {"judged": 0, "opened": 0, "cleared": 0, "settled": 0}
+    counts = {"judged": 0, "opened": 0, "cleared": 0, "settled": 0, "escalated": 0, "dropped": 0}
     if below:
-        counts["cleared"] += ReviewItem.objects.filter(chain_id__in=below, status=ItemStatus.OPEN).update(
+        counts["cleared"] += ReviewItem.objects.filter(
+            chain_id__in=below, status__in=(ItemStatus.OPEN, ItemStatus.ESCALATED, ItemStatus.DROPPED)).update(
             status=ItemStatus.CLEAR, reasons=[], judged_submissions=0, judged_last=None)
+    escalating = policy.max_annotators > 0
+    rule_reason = RULE_REASONS[policy.queue_rule]
     categories = categories_of(project)
     for at in range(0, len(stale), BATCH):
         ids = stale[at:at + BATCH]
@@ -128,40 +155,93 @@ def review_queue_refresh(*, project: Project, chain_ids: list[int] | None = None
             inputs = [LabelSetInput(coder=s.username,
                                     ratings={position[k]: r for k, r in s.ratings().items() if k in position},
                                     active_seconds=s.active_seconds) for s in sets.get(cid, [])]
+            n = state[cid][0]
+            # Past the first passes of an escalated chain, a strict majority of min_annotators is agreement.
+            quorum = policy.min_annotators if escalating and n > policy.min_annotators else None
             found[cid] = triage_chain(inputs, rule=policy.queue_rule, alpha_threshold=policy.alpha_threshold,
                                       answer_correct=answer_correct(chains[cid]),
-                                      fast_seconds_per_step=policy.fast_seconds_per_step, categories=categories)
+                                      fast_seconds_per_step=policy.fast_seconds_per_step, categories=categories,
+                                      quorum=quorum)
+        verdicts = {cid: _verdict(policy, rule_reason, found[cid], state[cid][0]) for cid in ids}
         counts["judged"] += len(ids)
         with transaction.atomic():
+            # More overlap slots for the chains that collect more passes: chain rows first, then the items
+            # (the order a reviewer's decision takes them in, so the two never deadlock). Never lowered.
+            raise_to: dict[int, list[int]] = defaultdict(list)
+            for cid in ids:
+                status, _reason = verdicts[cid]
+                target = max(project.overlap_k, state[cid][0] + 1)
+                if status == ItemStatus.ESCALATED and cid not in settled_before and \
+                        target > max(project.overlap_k, chains[cid].slot_limit or 0):
+                    raise_to[target].append(cid)
+            for target, chain_ids_up in sorted(raise_to.items()):
+                Chain.objects.filter(pk__in=sorted(chain_ids_up)).update(
+                    slot_limit=Greatest(Coalesce("slot_limit", 0), Value(target)))
             # Locks this batch's items: a decision or another refresh on them waits until this one commits.
             items = {i.chain_id: i for i in ReviewItem.objects.select_for_update().filter(chain_id__in=ids)}
-            new, changed = [], []
+            new, changed, dropped = [], [], []
             for cid in ids:
                 n, last = state[cid]
                 triage = found[cid]
-                status = ItemStatus.OPEN if triage.reasons else ItemStatus.CLEAR
+                status, counted = verdicts[cid]
+                detail = triage.detail()
+                if escalating:
+                    detail["escalation"] = {"passes": n, "max": policy.max_annotators,
+                                            "slots": max(project.overlap_k, chains[cid].slot_limit or 0,
+                                                         n + 1 if status == ItemStatus.ESCALATED else 0)}
                 item = items.get(cid)
                 if item is None:
                     new.append(ReviewItem(chain_id=cid, project=project, status=status, reasons=triage.reasons,
-                                          detail=triage.detail(), n_annotators=n, judged_submissions=n,
+                                          detail=detail, n_annotators=n, judged_submissions=n,
                                           judged_last=last))
-                    counts["opened" if triage.reasons else "cleared"] += 1
+                    counts[counted] += 1
+                    if status == ItemStatus.DROPPED:
+                        dropped.append((cid, n))
                     continue
                 settled = item.status == ItemStatus.RESOLVED or (
                     item.status == ItemStatus.REWORK and n <= item.judged_submissions)
                 if settled:
                     counts["settled"] += 1
                 else:
-                    if status == ItemStatus.OPEN and item.status != ItemStatus.OPEN:
-                        counts["opened"] += 1
+                    if status != item.status and status != ItemStatus.CLEAR:
+                        counts[counted] += 1
+                        if status == ItemStatus.DROPPED:
+                            dropped.append((cid, n))
                     item.status = status
-                    item.reasons, item.detail = triage.reasons, triage.detail()
+                    item.reasons, item.detail = triage.reasons, detail
                 item.n_annotators, item.judged_submissions, item.judged_last = n, n, last
                 changed.append(item)
             ReviewItem.objects.bulk_create(new, ignore_conflicts=True)  # a concurrent refresh may have made one
             ReviewItem.objects.bulk_update(changed, ["status", "reasons", "detail", "n_annotators",
                                                      "judged_submissions", "judged_last"])
+            for cid, n in dropped:  # the system's decision, in the audit log beside the reviewers'
+                audit_record(action="chain.dropped", project=project, obj=chains[cid],
+                             detail={"chain": cid, "passes": n, "max_annotators": policy.max_annotators,
+                                     "rule": policy.queue_rule})
     return counts
+
+
+def review_queues_refresh_escalating() -> dict[str, dict[str, int]]:
+    """Refresh the queue of every active project that escalates disagreements (Celery beat, every 30 s): their
+    extra slots must open as the passes arrive, not when a reviewer next opens the queue (annotation's
+    submit never calls review). Only chains whose passes changed are judged; the rest is one read."""
+    out = {}
+    for project in Project.objects.filter(review_policy__max_annotators__gt=0, archived_at__isnull=True):
+        out[project.slug] = review_queue_refresh(project=project)
+    return out
+
+
+def _verdict(policy: ReviewPolicy, rule_reason: str, triage, n: int) -> tuple[str, str]:
+    """(item status, the counter it adds to) for a judged chain. With escalation on, a chain the rule sends
+    to review first collects more passes (escalated) until `max_annotators`; there, still disagreeing, it
+    goes to reviewers or is dropped, per `when_unresolved`, with the reason `no_agreement`."""
+    if policy.max_annotators > 0 and rule_reason in triage.reasons:
+        if n < policy.max_annotators:
+            return ItemStatus.ESCALATED, "escalated"
+        triage.reasons.append("no_agreement")
+        if policy.when_unresolved == Unresolved.DROP:
+            return ItemStatus.DROPPED, "dropped"
+    return (ItemStatus.OPEN, "opened") if triage.reasons else (ItemStatus.CLEAR, "cleared")
 
 
 # --- decisions --------------------------------------------------------------------------------------
@@ -268,6 +348,9 @@ def chain_adjudicate(*, chain: Chain, reviewer, labels: list[FinalLabelInput], n
         for change in changes:
             FinalLabel.objects.update_or_create(chain=chain, step_key=change["key"], defaults={
                 "rating": change["new"], "reason": change["reason"], "decision": decision, "set_by": reviewer})
+        # Annotators can no longer reopen their passes of this chain (annotation's reopen reads this under
+        # FOR SHARE, which waits for this transaction's lock on the chain row).
+        Chain.objects.filter(pk=chain.pk).update(adjudicated_at=timezone.now())
         if item is not None:
             ReviewItem.objects.filter(pk=item.pk).update(status=ItemStatus.RESOLVED, resolved_at=timezone.now(),
                                                          resolved_by=reviewer, updated_at=timezone.now())
@@ -402,3 +485,41 @@ def chain_plant_error(*, chain: Chain, user, rule: str = "arithmetic", step: int
         if chain.problem.reference_answer or chain.final_answer:
             Chain.objects.filter(pk=copy.pk).update(final_answer=chain.final_answer)
     return copy
+
+
+# --- the screening gate -----------------------------------------------------------------------------
+
+SCREENING_ACTIONS = ("waive", "retry")
+
+
+def member_screening_set(*, project: Project, user, annotator: str, action: str) -> Membership:
+    """A researcher's answer to an annotator's screening result: `waive` lets them through to real work
+    whatever their score; `retry` gives them the screening set again: their screening passes are removed
+    (the score they had is kept in the audit log) and the claim serves the screening chains afresh."""
+    if membership_role(user=user, project=project) not in POLICY_ROLES:
+        raise PermissionDenied("Only researchers and admins decide on annotators' screening.")
+    if action not in SCREENING_ACTIONS:
+        raise ValidationFailed(f"action is {action!r}; expected {' or '.join(SCREENING_ACTIONS)}.", field="action")
+    if not isinstance(annotator, str) or not annotator:
+        raise ValidationFailed("Give the annotator's username.", field="annotator")
+    with transaction.atomic():
+        # NO KEY UPDATE on the membership: two researchers' answers on one annotator serialize.
+        member = (Membership.objects.select_for_update(no_key=True, of=("self",)).select_related("user")
+                  .filter(project=project, user__username=annotator, role=Role.ANNOTATOR).first())
+        if member is None:
+            raise ValidationFailed(f"'{annotator[:150]}' is not an annotator of project '{project.slug}'.",
+                                   field="annotator")
+        score = screening_score(project=project, user=member.user)
+        before = {"status": member.screening_status, "score": member.screening_score, "steps": score.steps,
+                  "correct": score.correct, "chains": score.submitted}
+        if action == "waive":
+            member.screening_status = ScreeningStatus.WAIVED
+        else:
+            removed, _ = Assignment.objects.filter(chain__project=project, chain__is_screening=True,
+                                                   annotator=member.user).delete()
+            before["removed_rows"] = removed
+            member.screening_status, member.screening_score = ScreeningStatus.PENDING, None
+        member.save(update_fields=["screening_status", "screening_score"])
+        audit_record(action=f"screening.{action}", actor=user, project=project, obj=member,
+                     detail={"annotator": annotator, "before": before})
+    return member

@@ -107,14 +107,22 @@ class ChainRecord:
                     ratings[index] = rating
         return ratings
 
+    def voters(self) -> list[LabelSet]:
+        """The label sets whose majority is the chain's consensus. Reference labels are not votes: with any
+        annotator's pass, the annotators' passes alone; a chain with only the labels it was imported with
+        (an imported dataset exported again) goes out with those."""
+        annotated = [ls for ls in self.label_sets if not ls.reference]
+        return annotated or self.label_sets
+
     def _consensus(self) -> list[int | None]:
         n = len(self.steps)
-        if len(self.label_sets) == 1:
+        voters = self.voters() if len(self.label_sets) > 1 else self.label_sets
+        if len(voters) == 1:
             # One label set is its own consensus: what `consensus` returns, without a Counter per step
             # (an imported dataset is this case, millions of steps).
-            ratings = self.label_sets[0].effective_ratings()[:n]
+            ratings = voters[0].effective_ratings()[:n]
             return ratings + [None] * (n - len(ratings))
-        return consensus([ls.effective_ratings() for ls in self.label_sets], n)
+        return consensus([ls.effective_ratings() for ls in voters], n)
 
 
 def _index(values: list, value: Any, stop: int) -> int:

@@ -7,7 +7,7 @@ key, so they always name the text they judged.
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from annotation.models import MAX_RATING, Chain, Project
 
@@ -25,6 +25,11 @@ class ConsensusMethod(models.TextChoices):
     DAWID_SKENE = "dawid_skene", "Dawid–Skene (annotators weighted by estimated competence)"
 
 
+class Unresolved(models.TextChoices):
+    REVIEW = "review", "Send it to reviewers"
+    DROP = "drop", "Drop it (left out of exports)"
+
+
 class ReviewPolicy(models.Model):
     """How a project's chains reach reviewers and how unadjudicated steps get their final label."""
 
@@ -36,6 +41,13 @@ class ReviewPolicy(models.Model):
     show_annotator_names = models.BooleanField(default=False, help_text="Reviewers see usernames, not A, B, C.")
     # An annotation faster than this per step is flagged to reviewers (reading a step takes longer).
     fast_seconds_per_step = models.FloatField(default=2.0)
+    # Escalation (ProcessBench: 3 experts, then up to 5): a chain the rule sends to review first collects
+    # more passes, one at a time, up to `max_annotators` (0: off); past `min_annotators` it agrees when a
+    # majority of at least `min_annotators` passes agree (triage.py). Still no agreement at the maximum:
+    # `when_unresolved` says whether reviewers get it or it is dropped.
+    max_annotators = models.PositiveSmallIntegerField(default=0, db_default=0)
+    when_unresolved = models.CharField(max_length=8, choices=Unresolved.choices, default=Unresolved.REVIEW,
+                                       db_default=Unresolved.REVIEW)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -43,6 +55,8 @@ class ReviewPolicy(models.Model):
             models.CheckConstraint(condition=Q(min_annotators__gte=2), name="review_policy_min_annotators_2"),
             models.CheckConstraint(condition=Q(alpha_threshold__gte=-1, alpha_threshold__lte=1),
                                    name="review_policy_alpha_threshold_range"),
+            models.CheckConstraint(condition=Q(max_annotators=0) | Q(max_annotators__gt=F("min_annotators")),
+                                   name="review_policy_max_above_min"),
         ]
 
     def __str__(self) -> str:
@@ -54,9 +68,14 @@ class ItemStatus(models.TextChoices):
     RESOLVED = "resolved", "Adjudicated"
     REWORK = "rework", "Sent back for rework"
     CLEAR = "clear", "Judged: no reviewer needed"
+    ESCALATED = "escalated", "Collecting more annotators"
+    DROPPED = "dropped", "Dropped: no agreement at the most annotators"
 
 
-QUEUE_STATUSES = (ItemStatus.OPEN, ItemStatus.RESOLVED, ItemStatus.REWORK)  # the tabs of the queue page
+# the tabs of the queue page
+QUEUE_STATUSES = (ItemStatus.OPEN, ItemStatus.RESOLVED, ItemStatus.REWORK, ItemStatus.ESCALATED, ItemStatus.DROPPED)
+# judged again whenever the chain's passes change (the others were settled by a reviewer)
+UNSETTLED_STATUSES = (ItemStatus.OPEN, ItemStatus.CLEAR, ItemStatus.ESCALATED, ItemStatus.DROPPED)
 
 
 class ReviewItem(models.Model):

@@ -13,7 +13,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-import orjson
 from django.core.cache import cache
 from django.db.models import Count, Max, Q, Sum
 
@@ -25,12 +24,11 @@ from annotation.models import (
     AssignmentStatus,
     Chain,
     ChainRevision,
-    ImportedLabelSet,
     Project,
     Role,
     StepLabel,
 )
-from annotation.selectors import chain_steps, membership_role, project_get_for_user
+from annotation.selectors import chain_steps, key_match, membership_role, project_get_for_user, reference_keys
 
 from .aggregation import dawid_skene
 from .quality import StepLabels, agreement_report, annotator_agreement, position_agreement
@@ -359,13 +357,8 @@ def gold_scores(*, project: Project) -> dict[int, dict]:
     if not keyed:
         return {}
     lowest = min(categories_of(project))
-    reference: dict[int, dict[int, int]] = {}
-    for chain_id, ratings_json, revision in ImportedLabelSet.objects.filter(
-            chain_id__in=list(keyed), replaced_at__isnull=True).order_by("chain_id", "id").values_list(
-            "chain_id", "ratings", "revision"):
-        if chain_id in reference or revision != 1:
-            continue  # the first current set is the key; revision-1 indexes are the imported keys 0..n-1
-        reference[chain_id] = {i: r for i, r in enumerate(orjson.loads(ratings_json)) if r is not None}
+    # The same answer keys and the same comparison as the claim's screening gate (annotation/selectors.py).
+    reference = reference_keys(chain_ids=list(keyed))
     scores: dict[int, dict] = defaultdict(lambda: {
         "gold_steps": 0, "gold_correct": 0, "gold_chains": 0, "planted": 0, "planted_found": 0,
         "planted_missed_chains": [], "screening_steps": 0, "screening_correct": 0, "screening_chains": 0})
@@ -375,15 +368,14 @@ def gold_scores(*, project: Project) -> dict[int, dict]:
         for s in chain_sets:
             score = scores[s.annotator_id]
             ratings = s.ratings()
-            compared = [(key, expected) for key, expected in key_ratings.items() if key in ratings]
-            right = sum(1 for key, expected in compared if ratings[key] == expected)
+            compared, right = key_match(key_ratings, ratings)
             if is_gold:
                 score["gold_chains"] += 1
-                score["gold_steps"] += len(compared)
+                score["gold_steps"] += compared
                 score["gold_correct"] += right
             if is_screening:
                 score["screening_chains"] += 1
-                score["screening_steps"] += len(compared)
+                score["screening_steps"] += compared
                 score["screening_correct"] += right
             if is_gold and planted and "step_key" in planted:
                 score["planted"] += 1
@@ -512,3 +504,23 @@ def project_quality_latest(*, project: Project, resamples: int = DEFAULT_RESAMPL
     if latest is None:
         return None, False
     return latest["result"], latest["fingerprint"] == _fingerprint(project)
+
+
+def screening_results(*, project: Project) -> dict:
+    """The screening gate as the researcher sees it: the pass mark and, per annotator, where they stand
+    (status, the score the gate read, screening chains done of how many, accuracy on them now). Four queries."""
+    from annotation.models import Membership
+
+    screening = list(Chain.objects.filter(project=project, is_screening=True).values_list("id", flat=True))
+    if not screening:
+        return {"pass_mark": project.screening_pass_mark, "screening_chains": 0, "annotators": []}
+    done = dict(Assignment.objects.filter(chain_id__in=screening).values_list("annotator_id").annotate(n=Count("id"))
+                .values_list("annotator_id", "n"))
+    scores = gold_scores(project=project)
+    members = Membership.objects.filter(project=project, role=Role.ANNOTATOR).select_related("user").order_by(
+        "user__username")
+    return {"pass_mark": project.screening_pass_mark, "screening_chains": len(screening),
+            "annotators": [{"annotator": m.user.username, "status": m.screening_status or "pending",
+                            "score": m.screening_score, "done": done.get(m.user_id, 0),
+                            "accuracy": scores.get(m.user_id, {}).get("screening_accuracy"),
+                            "steps": scores.get(m.user_id, {}).get("screening_steps", 0)} for m in members]}

@@ -44,3 +44,11 @@ def project_quality_for_page(*, project: Project, resamples: int | None = None) 
             project_quality_refresh_task.delay(project.pk, resamples)
         return {**result, "stale": True}
     return result
+
+
+@shared_task
+def review_queues_escalate_task() -> dict:
+    """Celery beat: open the extra overlap slots of disagreeing chains in projects that escalate."""
+    from .adjudication import review_queues_refresh_escalating
+
+    return review_queues_refresh_escalating()

@@ -17,11 +17,12 @@ from .adjudication import (
     chain_adjudicate,
     chain_request_debate,
     chain_send_back,
+    member_screening_set,
     review_policy_set,
     review_queue_refresh,
 )
 from .quality.charts import Series, bar_chart, line_chart
-from .quality_models import MAX_NOTE, QUEUE_STATUSES, ConsensusMethod, ItemStatus, QueueRule
+from .quality_models import MAX_NOTE, QUEUE_STATUSES, ConsensusMethod, ItemStatus, QueueRule, Unresolved
 from .quality_selectors import (
     ADJUDICATE_ROLES,
     MAX_WINDOW,
@@ -32,6 +33,7 @@ from .quality_selectors import (
     project_get_for_review,
     review_queue_counts,
     review_queue_list,
+    screening_results,
 )
 from .quality_tasks import project_quality_for_page
 
@@ -54,9 +56,14 @@ def _policy_post(request, project):
     values: dict = {"queue_rule": request.POST.get("queue_rule", ""),
                     "consensus": request.POST.get("consensus", ""),
                     "show_annotator_names": request.POST.get("show_annotator_names") == "on"}
-    numbers = {"alpha_threshold": float, "min_annotators": int, "fast_seconds_per_step": float, "gold_share": float}
+    if "when_unresolved" in request.POST:
+        values["when_unresolved"] = request.POST["when_unresolved"]
+    numbers = {"alpha_threshold": float, "min_annotators": int, "fast_seconds_per_step": float, "gold_share": float,
+               "max_annotators": int, "screening_pass_mark": float}
     for name, kind in numbers.items():
         raw = request.POST.get(name, "").strip()
+        if name in ("max_annotators", "screening_pass_mark") and name not in request.POST:
+            continue  # a form from before these settings: they keep their values
         try:
             values[name] = kind(raw)
         except ValueError:
@@ -77,6 +84,8 @@ def review_queue(request, slug):
     if request.method == "POST":
         if membership_role(user=request.user, project=project) not in POLICY_ROLES:
             raise Http404("Only researchers and admins set the review policy.")
+        if "screening_action" in request.POST:
+            return _screening_post(request, project)
         return _policy_post(request, project)
     status = request.GET.get("status", ItemStatus.OPEN)
     if status not in QUEUE_STATUSES:
@@ -88,7 +97,21 @@ def review_queue(request, slug):
         "policy": policy_of(project=project), "role": membership_role(user=request.user, project=project),
         "can_set_policy": membership_role(user=request.user, project=project) in POLICY_ROLES,
         "rules": QueueRule.choices, "consensus_choices": ConsensusMethod.choices,
+        "unresolved_choices": Unresolved.choices, "screening": screening_results(project=project),
     })
+
+
+def _screening_post(request, project):
+    """The researcher's buttons on a failed annotator's row: let them through, or give them the set again."""
+    annotator, action = request.POST.get("screening_annotator", ""), request.POST.get("screening_action", "")
+    try:
+        member_screening_set(project=project, user=request.user, annotator=annotator, action=action)
+    except StepwiseError as exc:
+        messages.error(request, f"{exc.message} Nothing was changed.")
+    else:
+        done = "may now take real work" if action == "waive" else "will be served the screening set again"
+        messages.success(request, f"{annotator} {done}.")
+    return redirect(f"{reverse('review-queue', args=[project.slug])}#screening")
 
 
 def _int(raw, default: int, low: int, high: int) -> int:

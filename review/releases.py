@@ -32,6 +32,7 @@ from annotation.services.audit import audit_record
 
 from . import releases_build as rb
 from .exporters import ChainRecord
+from .quality_models import ItemStatus, ReviewItem
 from .releases_formats import NEUTRAL_CHOICES, problem_split
 from .releases_models import DatasetRelease, LabelSource, ReleaseFile, ReleaseStatus
 from .releases_selectors import release_chain_total, release_chains
@@ -194,6 +195,10 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
     with_oversight = "oversight" in filters["formats"]
     placed: dict[str, tuple[str, int]] = {}  # source id -> (split, revision), for the oversight lines
     read = 0
+    # Chains quality control dropped (still no agreement at the most annotators its policy collects) stay out
+    # of a new release; a re-make keeps what the original pinned.
+    dropped = set() if pinned is not None else set(ReviewItem.objects.filter(
+        project=project, status=ItemStatus.DROPPED).values_list("chain_id", flat=True))
     for chain in release_chains(project=project, include_gold=filters["include_gold"],
                                 include_screening=filters["include_screening"],
                                 include_planted=filters["include_planted"], pinned=pinned,
@@ -201,6 +206,9 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
         read += 1
         if on_progress and read % PROGRESS_EVERY == 0:
             on_progress(read)
+        if chain.pk in dropped:
+            writer.skip("dropped: no agreement among annotators")
+            continue
         used, ratings, agreement, reason = rb.choose_labels(
             chain.label_sets, source=filters["label_source"], min_agreement=filters["min_agreement"],
             min_label_sets=filters["min_label_sets"], size=len(chain.steps))  # type: ignore[arg-type]

@@ -39,6 +39,7 @@ from .exporters import (
     processbench_row,
     trl_stepwise_row,
 )
+from .quality_models import ItemStatus
 
 BATCH = 1000  # chains per batch
 
@@ -234,7 +235,10 @@ class _Batch:
 
 
 def _fetch_batch(project_id: int, last_id: int, with_details: bool, size: int = BATCH) -> _Batch | None:
-    chains = list(Chain.objects.filter(project_id=project_id, id__gt=last_id).order_by("id").values_list(
+    # A chain quality control dropped (its annotators still disagreed at the most the policy collects) is left
+    # out; a reviewer's decision on it makes it resolved, and it comes back.
+    chains = list(Chain.objects.filter(project_id=project_id, id__gt=last_id).exclude(
+        review_item__status=ItemStatus.DROPPED).order_by("id").values_list(
         "id", "source_id", "source_model", "problem__statement", "problem__reference_answer", "metadata",
         "revision")[:size])
     if not chains:

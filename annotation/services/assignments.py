@@ -3,7 +3,7 @@
 from dataclasses import dataclass, fields
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -16,6 +16,7 @@ from ..models import (
     Annotation,
     Assignment,
     AssignmentStatus,
+    Chain,
     ChainRevision,
     FinishReason,
     Project,
@@ -321,12 +322,28 @@ REOPEN_REFUSED = ("This chain can no longer be reopened: only a chain you submit
                   "reviewed.")
 
 
+REOPEN_ADJUDICATED = ("A reviewer has already set final labels on this chain, so your submitted pass can no longer be "
+                      "reopened: it is part of the record the reviewer decided on. Tell a reviewer of the project "
+                      "what you would change.")
+
+
+def _chain_adjudicated_at(chain_id: int):
+    """The chain's adjudicated_at, read under FOR SHARE (the ORM has no FOR SHARE; SQLite has no row locks)."""
+    if connection.vendor != "postgresql":
+        return Chain.objects.filter(pk=chain_id).values_list("adjudicated_at", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT adjudicated_at FROM {Chain._meta.db_table} WHERE id = %s FOR SHARE",  # noqa: S608
+                       [chain_id])
+        found = cursor.fetchone()
+    return found[0] if found else None
+
+
 def assignment_reopen(*, assignment: Assignment | int, user) -> Assignment:
     """Give a submitted chain back to its annotator to change it: status in progress again, its outcome
     (finish reason, first error, comment) removed until the next submit. Its labels stay as they are.
 
-    Only the annotator, only while the assignment is submitted (no review or adjudication exists yet:
-    when review lands, it must refuse a chain it has started on), and only if the project's schema
+    Only the annotator, only while the assignment is submitted and no reviewer has set final labels on the
+    chain (`Chain.adjudicated_at`, written by review/ with the decision), and only if the project's schema
     allows it (`allow_reopen`, default true). Returns the assignment; its former outcome is on
     `assignment.reopened_from` ({finish_reason, comment}) so the page can offer the comment again.
     """
@@ -343,6 +360,11 @@ def assignment_reopen(*, assignment: Assignment | int, user) -> Assignment:
                            field="status")
         if row.status != AssignmentStatus.SUBMITTED:
             raise Conflict(REOPEN_REFUSED, field="status")
+        # FOR SHARE on the chain: conflicts with the NO KEY UPDATE lock a reviewer's decision holds on it
+        # (review/adjudication.py), so a reopen and an adjudication of the chain serialize: this one either
+        # sees the final labels' time and refuses, or commits first.
+        if _chain_adjudicated_at(row.chain_id) is not None:
+            raise Conflict(REOPEN_ADJUDICATED, field="status")
         outcome = Annotation.objects.filter(assignment=row).values("finish_reason", "comment").first() or {}
         Annotation.objects.filter(assignment=row).delete()
         Assignment.objects.filter(pk=pk, status=AssignmentStatus.SUBMITTED).update(

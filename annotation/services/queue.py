@@ -1,8 +1,10 @@
 """The assignment queue: claiming the next chain, expiring stale claims, releasing a removed member's work.
 
 Invariants and what keeps them under concurrency:
-- at most k annotator slots per chain: the unique (chain, slot) constraint; `Chain.held_slots` counts
-  them and is changed only under the chain's row lock (a claim's `FOR UPDATE`, or the `UPDATE` itself);
+- at most k annotator slots per chain (or `Chain.slot_limit`, when quality control escalated the chain to
+  more annotators): the unique (chain, slot) constraint with slot numbers below the limit, the limit read
+  under the chain's row lock and never lowered; `Chain.held_slots` counts them and is changed only under
+  the chain's row lock (a claim's `FOR UPDATE`, or the `UPDATE` itself);
 - one open assignment per annotator and project: the partial unique (project, annotator) constraint;
   a claim that loses that race retries and returns the assignment that won;
 - a claim never waits for another claimer: `FOR UPDATE SKIP LOCKED` on one chain row, found through
@@ -21,9 +23,19 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..exceptions import Conflict, NotFound, PermissionDenied
-from ..models import OPEN_STATUSES, Assignment, AssignmentOrder, AssignmentStatus, Chain, Project, Role
+from ..models import (
+    OPEN_STATUSES,
+    Assignment,
+    AssignmentOrder,
+    AssignmentStatus,
+    Chain,
+    Membership,
+    Project,
+    Role,
+    ScreeningStatus,
+)
 from ..realtime import broadcast_project_event
-from ..selectors import membership_role
+from ..selectors import membership_role, screening_score
 
 CLAIM_ROLES = (Role.ANNOTATOR, Role.ADMIN)
 EXPIRE_BATCH = 1000
@@ -58,6 +70,8 @@ def assignment_claim_next(*, project: Project, user) -> Assignment | None:
                                "ask a project admin for the annotator role.")
     if project.archived_at is not None:
         raise Conflict(f"Project '{project.slug}' is archived: it gives out no more chains.", field="project")
+    if role == Role.ANNOTATOR and project.screening_pass_mark > 0:
+        _screening_gate(project, user)
     now = timezone.now()
     # One indexed look (the partial index on open assignments' expiry) before paying for a sweep.
     if Assignment.objects.filter(project=project, status__in=OPEN_STATUSES, expires_at__lt=now).exists():
@@ -81,6 +95,34 @@ def assignment_claim_next(*, project: Project, user) -> Assignment | None:
             transaction.on_commit(lambda: broadcast_project_event(project.pk, "assignment.claimed", {}))
         return outcome.assignment if outcome else None
     raise Conflict("The queue is busy; try again in a moment.")
+
+
+def screening_refusal(score, pass_mark: float) -> str:
+    return (f"Your screening score is {score.accuracy:.0%} ({score.correct} of {score.steps} answer-key steps rated as "
+            f"the key says, over {score.submitted} screening chain(s)); this project asks for at least "
+            f"{pass_mark:.0%} before real work. Ask a researcher of the project to let you retry the screening "
+            "set or to let you through.")
+
+
+def _screening_gate(project: Project, user) -> None:
+    """Refuse real work to an annotator below the project's screening pass mark once every screening chain is done.
+
+    Scored here, at the claim after the last screening chain (nothing else runs at that moment), and kept on
+    the membership: a pass (or a researcher's waiver) is not scored again; a failure is scored at each claim,
+    so a lowered pass mark or a retry counts. Written outside the claim's transaction: the refusal keeps it.
+    """
+    status = Membership.objects.filter(user=user, project=project).values_list("screening_status", flat=True).first()
+    if status in (ScreeningStatus.PASSED, ScreeningStatus.WAIVED):
+        return
+    score = screening_score(project=project, user=user)
+    if not score.finished:
+        return  # screening chains left to do: the claim serves them first (or none exists: no gate)
+    passed = score.accuracy >= project.screening_pass_mark
+    Membership.objects.filter(user=user, project=project).exclude(screening_status=ScreeningStatus.WAIVED).update(
+        screening_status=ScreeningStatus.PASSED if passed else ScreeningStatus.FAILED, screening_score=score.accuracy)
+    if passed or _open_of(project, user).exists():
+        return  # a chain claimed before the gate was set is finished as it is
+    raise PermissionDenied(screening_refusal(score, project.screening_pass_mark), field="screening")
 
 
 def _open_of(project: Project, user):
@@ -120,7 +162,8 @@ def _claim(project: Project, user) -> _Claimed | None:
         return _Claimed(_create(project, user, gold, slot=None), True) if gold is not None else None
     # The chain row is locked: held_slots and the slots taken are what they are until we commit.
     taken = set(Assignment.objects.filter(chain=chain, slot__isnull=False).values_list("slot", flat=True))
-    slot = next((s for s in range(project.overlap_k) if s not in taken), None)
+    limit = max(project.overlap_k, chain.slot_limit or 0)
+    slot = next((s for s in range(limit) if s not in taken), None)
     if slot is None:
         # held_slots said a slot was free but none is (a row written around the services): correct the
         # count under our lock and look again.
@@ -137,19 +180,28 @@ def _next_chain(project: Project, user, not_mine) -> Chain | None:
     SKIP LOCKED: a chain another claimer holds is passed over, never waited for.
     """
     free = Chain.objects.filter(not_mine, project=project, held_slots__lt=project.overlap_k, is_screening=False)
+    # Chains quality control escalated (the annotators disagreed: more passes wanted) with a slot free past k.
+    escalated = Chain.objects.filter(not_mine, project=project, slot_limit__gt=F("held_slots"), is_screening=False)
     if project.gold_share > 0:
         free = free.exclude(_gold_q())  # served by the gold draw only
+        escalated = escalated.exclude(_gold_q())
 
-    def first(qs, *order):
-        ordered = qs.order_by(*order).only("id", "revision")
+    def first(qs, *order, wait_busy=True):
+        ordered = qs.order_by(*order).only("id", "revision", "slot_limit")
         found = ordered.select_for_update(skip_locked=True, of=("self",)).first()
-        if found is None and ordered.exists():
+        if found is None and wait_busy and ordered.exists():
             # Every chain left is locked by another claimer at this moment (the end of the queue): not
             # "empty". Waiting for the lock here could deadlock (a waiter keeps the lock of a row that no
             # longer qualifies while it moves on to the next), so leave the transaction and look again.
             raise _Busy
         return found
 
+    # Escalated chains come first in every order: their review waits for exactly these passes. The partial
+    # index chain_escalated_free_idx holds only chains with such a free slot, so this look is a few entries.
+    # One locked by another claimer is being filled by it: go on to the regular queue, never wait for it.
+    wanted = first(escalated, "id", wait_busy=False)
+    if wanted is not None:
+        return wanted
     if project.assignment_order == AssignmentOrder.PRIORITY:
         return first(free, "-priority", "-held_slots", "id")
     if project.assignment_order == AssignmentOrder.IN_ORDER:

@@ -309,6 +309,8 @@ CELERY_BEAT_SCHEDULE = {
     "oversight-runs-maintain": {"task": "oversight.tasks.oversight_runs_maintain_task", "schedule": 60.0},
     # Stale claims (no save within the project's claim timeout) go back to the queue.
     "assignments-expire": {"task": "annotation.tasks.assignments_expire_task", "schedule": 60.0},
+    # Disagreeing chains of projects that escalate get their extra annotator slots (annotation never calls review).
+    "review-queues-escalate": {"task": "review.quality_tasks.review_queues_escalate_task", "schedule": 30.0},
 }
 
 # The cache carries import heartbeats and progress between worker and web processes: Redis when

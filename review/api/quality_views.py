@@ -16,6 +16,7 @@ from ..adjudication import (
     chain_request_debate,
     chain_send_back,
     chain_set_gold,
+    member_screening_set,
     review_policy_set,
     review_queue_refresh,
 )
@@ -32,6 +33,7 @@ from ..quality_selectors import (
     project_quality,
     review_queue_counts,
     review_queue_list,
+    screening_results,
 )
 from ..quality_tasks import project_quality_for_page
 
@@ -87,6 +89,9 @@ class ReviewPolicyInput(serializers.Serializer):
     show_annotator_names = serializers.BooleanField(required=False)
     fast_seconds_per_step = serializers.FloatField(required=False)
     gold_share = serializers.FloatField(required=False)
+    max_annotators = serializers.IntegerField(required=False)
+    when_unresolved = serializers.CharField(required=False)
+    screening_pass_mark = serializers.FloatField(required=False)
 
 
 def _policy_output(project) -> dict:
@@ -94,7 +99,9 @@ def _policy_output(project) -> dict:
     return {"queue_rule": policy.queue_rule, "alpha_threshold": policy.alpha_threshold,
             "min_annotators": policy.min_annotators, "consensus": policy.consensus,
             "show_annotator_names": policy.show_annotator_names,
-            "fast_seconds_per_step": policy.fast_seconds_per_step, "gold_share": project.gold_share}
+            "fast_seconds_per_step": policy.fast_seconds_per_step, "gold_share": project.gold_share,
+            "max_annotators": policy.max_annotators, "when_unresolved": policy.when_unresolved,
+            "screening_pass_mark": project.screening_pass_mark}
 
 
 class ReviewPolicyApi(APIView):
@@ -217,3 +224,25 @@ class ChainGoldApi(APIView):
         data.is_valid(raise_exception=True)
         chain = chain_set_gold(chain=chain, user=request.user, **data.validated_data)
         return Response({"id": chain.pk, "is_gold": chain.is_gold, "is_screening": chain.is_screening})
+
+
+class ScreeningInput(serializers.Serializer):
+    annotator = serializers.CharField(max_length=150)
+    action = serializers.ChoiceField(choices=["waive", "retry"])
+
+
+class ProjectScreeningApi(APIView):
+    """GET: the screening gate's pass mark and each annotator's standing (reviewers, researchers, admins);
+    POST: let an annotator through (`waive`) or give them the screening set again (`retry`) (researchers, admins)."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug):
+        return Response(screening_results(project=project_get_for_review(slug=slug, user=request.user)))
+
+    @extend_schema(request=ScreeningInput, responses=OpenApiTypes.OBJECT)
+    def post(self, request, slug):
+        project = project_get_for_review(slug=slug, user=request.user, roles=POLICY_ROLES)
+        data = ScreeningInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        member_screening_set(project=project, user=request.user, **data.validated_data)
+        return Response(screening_results(project=project))

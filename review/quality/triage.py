@@ -29,6 +29,7 @@ REASON_TEXT = {
     "outcome_process_mismatch": "Right final answer, but a step was rated −1",
     "fast_annotation": "An annotation was suspiciously fast",
     "far_from_consensus": "One annotator is far from the others",
+    "no_agreement": "Still no agreement with the most annotators the policy collects",
 }
 
 
@@ -93,10 +94,24 @@ def first_error_of(ratings: dict[int, int], lowest: int = -1) -> int:
     return min((i for i, r in ratings.items() if r == lowest), default=-1)
 
 
+def majority_agrees(votes: Counter, quorum: int) -> bool:
+    """Whether one value has a strict majority of the votes and at least `quorum` of them."""
+    if not votes:
+        return True
+    top = max(votes.values())
+    return top >= quorum and top * 2 > sum(votes.values())
+
+
 def triage_chain(sets: Sequence[LabelSetInput], *, rule: str, alpha_threshold: float = 0.67,
                  answer_correct: bool | None = None, fast_seconds_per_step: float = 0.0,
-                 categories: Sequence[int] = RATINGS) -> Triage:
-    """The reasons a chain with these label sets goes to review (none: it does not)."""
+                 categories: Sequence[int] = RATINGS, quorum: int | None = None) -> Triage:
+    """The reasons a chain with these label sets goes to review (none: it does not).
+
+    `quorum` (escalation, past the first passes): the any_step and first_error rules then ask for a strict
+    majority of at least `quorum` passes instead of unanimity, as ProcessBench kept a sample once enough of
+    its added experts agreed: on every step's rating (any_step), on the first-error index (first_error).
+    Without it, one differing pass is a disagreement.
+    """
     if rule not in RULE_REASONS:
         raise ValueError(f"rule must be one of {', '.join(RULE_REASONS)}; got {rule!r}")
     out = Triage()
@@ -109,9 +124,15 @@ def triage_chain(sets: Sequence[LabelSetInput], *, rule: str, alpha_threshold: f
     out.first_errors = {str(s.coder): first_error_of(s.ratings, lowest) for s in sets}
     if len(sets) >= 2:
         out.alpha = chain_alpha(by_step, categories)
+    if quorum is None:
+        step_apart = bool(out.contested)
+        first_apart = len(set(out.first_errors.values())) > 1
+    else:
+        step_apart = not all(majority_agrees(by_step[step], quorum) for step in out.contested)
+        first_apart = not majority_agrees(Counter(out.first_errors.values()), quorum)
     found = {
-        "step_disagreement": bool(out.contested),
-        "first_error_disagreement": len(set(out.first_errors.values())) > 1,
+        "step_disagreement": step_apart,
+        "first_error_disagreement": first_apart,
         # α is undefined (None) when every label is the same value: perfect agreement, not low.
         "low_alpha": out.alpha is not None and out.alpha < alpha_threshold,
     }

@@ -17,6 +17,9 @@ ROUTES = {
     "api-review-policy": {"kwargs": lambda w: {"slug": w.project.slug}, "methods": {
         "GET": {"expect": reviewers()},
         "PATCH": {"expect": api_managers(), "body": lambda w: {}}}},
+    "api-screening": {"kwargs": lambda w: {"slug": w.project.slug}, "methods": {
+        "GET": {"expect": reviewers()},
+        "POST": {"expect": api_managers(400), "body": lambda w: {}}}},
     # A chain in review: reviewers adjudicate; annotators never see it (404, blind).
     "api-adjudication": {"kwargs": lambda w: {"pk": w.chain.pk}, "methods": {
         "GET": {"expect": expect(404, anonymous=401, reviewer="ok", researcher="ok", admin="ok", staff="ok")},

@@ -90,3 +90,27 @@ def test_the_dashboard_follows_submissions_live(make_user, asgi_server, browser,
     expect(page.locator("#label-count")).to_contain_text("9 step labels", timeout=30_000)
     expect(page.locator("#quality-dashboard")).to_have_attribute("data-stale", "no")
     expect(page.locator("#annotator-table")).to_contain_text("ann3")
+
+
+def test_a_planted_error_shows_who_missed_it_on_the_dashboard(make_user, asgi_server, browser, page):
+    """The researcher plants an error into c1; of the three annotators who get the copy, one finds it: the
+    reviewer's dashboard in Chromium says who found it and who missed it."""
+    from django.core.cache import cache
+
+    from review.adjudication import chain_plant_error
+
+    project, users = make_project(make_user)
+    planted = chain_plant_error(chain=chain(project, "c1"), user=users["res"], rule="arithmetic", step=0, seed=3)
+    for name in ("ann1", "ann2", "ann3"):  # claimed in id order: c1, c2, then the planted copy
+        annotate(project, users[name], [1, 1, 1], chain="c1")
+        annotate(project, users[name], [1, 1], chain="c2")
+    annotate(project, users["ann1"], [-1, 1, 1], chain=planted.source_id)  # found it
+    annotate(project, users["ann2"], [1, 1, 1], chain=planted.source_id)  # missed it
+    annotate(project, users["ann3"], [1, -1, 1], chain=planted.source_id)  # missed it (wrong step)
+    cache.delete(f"review:quality:latest:{project.pk}:200")  # ids repeat across test sessions
+    log_in(page, asgi_server, "rev")
+    page.goto(f"{asgi_server.url}{reverse('review-dashboard', args=[project.slug])}")
+    table = page.locator("#annotator-table")
+    expect(table.locator("tr", has_text="ann1")).to_contain_text("1 of 1 (100.0 %)")
+    expect(table.locator("tr", has_text="ann2")).to_contain_text("0 of 1 (")
+    expect(table.locator("tr", has_text="ann3")).to_contain_text("0 of 1 (")

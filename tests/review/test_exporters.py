@@ -47,3 +47,26 @@ def test_consensus_only_returns_ratings_someone_gave(votes):
         assert (value is None) == (not given_here)
         assert value is None or value in given_here
     assert first_error(result) == next((i for i, r in enumerate(result) if r == -1), -1)
+
+
+def test_reference_labels_are_not_votes_beside_annotators():
+    """A chain imported with ProcessBench's label (first error at step 0) and annotated once as all right: the
+    consensus is the annotator's; counting the reference as a vote made the tie go to −1."""
+    chain = record([-1, 1, 1], [1, 1, 1])
+    chain.label_sets[0].reference = True
+    assert chain.consensus() == [1, 1, 1]
+    assert processbench_row(chain)["label"] == -1
+    # Two annotators against one reference: the reference cannot break their tie either.
+    three = record([1, 1], [1, -1], [1, 1])
+    three.label_sets[0].reference = True
+    assert three.consensus() == [1, -1]
+
+
+def test_a_chain_with_only_reference_labels_goes_out_with_them():
+    only = record([1, -1, 1], [1, 1, 1])
+    for label_set in only.label_sets:
+        label_set.reference = True  # e.g. two PRM800K labelers: their own majority
+    assert only.consensus() == [1, -1, 1]
+    single = record([1, -1])
+    single.label_sets[0].reference = True
+    assert single.consensus() == [1, -1]
