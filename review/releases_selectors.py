@@ -32,7 +32,7 @@ from annotation.selectors import MANAGE_ROLES, project_get_for_user
 
 from .exporters import LabelSet
 from .releases_models import DatasetRelease, JudgeEvaluation
-from .selectors import _align, _current_steps, _keys_of, _revisions
+from .selectors import _align, _current_steps, _id_range, _keys_of, _revisions
 
 # Chains per round of queries. Measured at 10,000 chains × 3 label sets (prm800k + trl-stepwise): 1,000 peaked
 # at 158.6 MB, 500 at 137.2 MB (the 150 MB target), at the same speed.
@@ -66,13 +66,18 @@ def pseudonym(project_id: int, username: str) -> str:
 
 
 def _imported(chain_ids: list[int], meta: dict, ids: set[int] | None) -> dict[int, list]:
-    rows = ImportedLabelSet.objects.filter(chain_id__in=chain_ids)
-    rows = rows.filter(id__in=ids) if ids is not None else rows.filter(replaced_at__isnull=True)
+    # The batch's id range, not `IN (500 ids)` (review/selectors._id_range); rows of other chains in the
+    # range, and label sets a pinned selection did not use, are skipped here.
+    rows = ImportedLabelSet.objects.filter(_id_range("chain_id", chain_ids))
+    if ids is None:
+        rows = rows.filter(replaced_at__isnull=True)
     found: dict[int, list] = {}
     for (pk, chain_id, source, revision, ratings, reason, created, human_json, flags, candidates_json,
          meta_json) in rows.order_by("chain_id", "id").values_list(
             "id", "chain_id", "source", "revision", "ratings", "finish_reason", "created_at", "human_steps",
             "flagged", "candidates", "source_meta"):
+        if chain_id not in meta or (ids is not None and pk not in ids):
+            continue
         keys, position, size, revisions = meta[chain_id]
         aligned = revision == 1 and keys == list(range(size))
         old_keys = keys if aligned else _keys_of(revisions, revision)
@@ -104,10 +109,12 @@ def _imported(chain_ids: list[int], meta: dict, ids: set[int] | None) -> dict[in
 
 
 def _annotated(project_id: int, chain_ids: list[int], meta: dict, ids: set[int] | None) -> dict[int, list]:
-    rows = Assignment.objects.filter(chain_id__in=chain_ids)
-    rows = rows.filter(id__in=ids) if ids is not None else rows.filter(status=AssignmentStatus.SUBMITTED)
-    assignments = list(rows.order_by("chain_id", "id").values_list(
-        "id", "chain_id", "annotator__username", "active_seconds", "submitted_at", "revision"))
+    rows = Assignment.objects.filter(_id_range("chain_id", chain_ids))
+    if ids is None:
+        rows = rows.filter(status=AssignmentStatus.SUBMITTED)
+    assignments = [row for row in rows.order_by("chain_id", "id").values_list(
+        "id", "chain_id", "annotator__username", "active_seconds", "submitted_at", "revision")
+        if row[1] in meta and (ids is None or row[0] in ids)]
     if not assignments:
         return {}
     reasons = dict(Annotation.objects.filter(assignment_id__in=[a[0] for a in assignments])

@@ -35,6 +35,7 @@ from .exporters import (
     LabelSet,
     StepsJson,
     dumps_row,
+    prm800k_lines,
     prm800k_rows,
     processbench_row,
     trl_stepwise_row,
@@ -297,6 +298,11 @@ def export_lines(*, project: Project, fmt: str) -> Iterator[bytes]:
             yield (b"[\n" if first else b",\n") + dumps_row(row)
             first = False
         yield b"[]\n" if first else b"\n]\n"
+        return
+    if fmt == "prm800k":
+        for record in chain_records(project=project, with_details=True):
+            for line in prm800k_lines(record):
+                yield line + b"\n"
         return
     for row in _rows(project, fmt):
         yield dumps_row(row) + b"\n"
