@@ -226,6 +226,7 @@ def prm800k_lines(chain: ChainRecord) -> list[bytes]:
         return []
     texts = chain.steps.texts() if isinstance(chain.steps, StepsJson) else list(chain.steps)
     heads: list[bytes] | None = None
+    question: bytes | None = None
     last: tuple[list, list, bytes] | None = None
     lines = []
     for ls in chain.label_sets:
@@ -242,9 +243,21 @@ def prm800k_lines(chain: ChainRecord) -> list[bytes]:
             body = last[2]
         else:
             if heads is None:
-                heads = [_STEP_HEAD + text for text in map(orjson.dumps, texts)]
-            body = b",".join(map(bytes.__add__, heads, map(_STEP_TAILS.__getitem__, zip(ratings, flagged))))
+                heads = list(map(_STEP_HEAD.__add__, map(orjson.dumps, texts)))
+            body = b",".join(map(bytes.__add__, heads, map(_STEP_TAILS.__getitem__, zip(ratings, flagged, strict=True))))
             last = (ratings, flagged, body)
+        if not meta:  # what `_prm800k_frame` writes without source metadata, the question encoded once a chain
+            if question is None:
+                question = (b',"generation":null,"is_quality_control_question":false,"is_initial_screening_question":'
+                            b'false,"question":' + orjson.dumps(_question_in_order(
+                                {"problem": chain.problem, "ground_truth_answer": chain.reference_answer or None,
+                                 **chain.metadata.get("prm800k_question", {})}))
+                            + b',"id":' + orjson.dumps(chain.source_id) + b',"label":{"steps":[')
+            lines.append(b"".join((b'{"labeler":', orjson.dumps(ls.labeler), b',"timestamp":',
+                                   orjson.dumps(ls.submitted_at), question, body, b'],"total_time":',
+                                   orjson.dumps(ls.active_seconds * 1000), b',"finish_reason":',
+                                   orjson.dumps(ls.finish_reason), b"}}")))
+            continue
         head, slot, tail = orjson.dumps(_prm800k_frame(chain, ls, _SLOT)).partition(_SLOT_JSON)
         if not slot or _SLOT_JSON in tail:  # the steps are not in the row (its key order leaves them out)
             lines.append(orjson.dumps(_prm800k_row(chain, ls)))

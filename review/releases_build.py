@@ -333,7 +333,7 @@ def _consensus(per_set: list[list], size: int) -> tuple[list[int | None], float]
     ratings = list(first)
     agreement = 1.0
     sets = len(per_set)
-    for index, column in enumerate(zip(*per_set)):
+    for index, column in enumerate(zip(*per_set, strict=True)):
         if column.count(column[0]) == sets:
             continue  # every set alike (rated alike, or none rated it)
         counts: dict[int, int] = {}
