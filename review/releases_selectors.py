@@ -221,7 +221,7 @@ def release_chains(*, project: Project, include_gold: bool = True, include_scree
         for row in chains:
             number = pinned[row[0]]["revision"] if pinned is not None else row[8]
             keys, texts = _current_steps(revisions[row[0]], number)
-            meta[row[0]] = (keys, {k: i for i, k in enumerate(keys)}, len(keys), revisions[row[0]])
+            meta[row[0]] = (keys, dict(zip(keys, range(len(keys)), strict=True)), len(keys), revisions[row[0]])
             steps_of[row[0]] = (number, texts)
         # This batch's pinned label sets only (all of the release's would make every query's IN list huge).
         ref_ids = {i for pk in ids for i in pinned[pk]["reference"]} if pinned is not None else None
