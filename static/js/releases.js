@@ -32,6 +32,15 @@
   }
 
   // --- the new-release form ---
+  // The page reloads to show a queued or finished release; a link clicked meanwhile wins (the reload would
+  // cancel the navigation the user asked for): leaving the page clears the pending reload.
+  let reloadTimer = null;
+  function reloadSoon(ms) {
+    clearTimeout(reloadTimer);
+    reloadTimer = setTimeout(() => location.reload(), ms);
+  }
+  window.addEventListener("beforeunload", () => clearTimeout(reloadTimer));
+
   const form = document.getElementById("release-form");
   if (form) {
     const out = document.getElementById("release-result");
@@ -51,7 +60,7 @@
         headers: { "Content-Type": "application/json" } });
       if (res.ok) {
         show(out, [`${body.name} ${body.version} is queued for building.`], "ok");
-        setTimeout(() => location.reload(), 600);
+        reloadSoon(600);
       } else {
         show(out, problems(body, res.status), "error");
       }
@@ -73,7 +82,7 @@
     if (status !== row.dataset.status) {
       row.dataset.status = status;
       if (text) text.textContent = status === "done" ? "Done" : status === "failed" ? "Failed" : "Building";
-      if (status === "done" || status === "failed") setTimeout(() => location.reload(), 400);
+      if (status === "done" || status === "failed") reloadSoon(400);
     }
   }
 
