@@ -63,9 +63,11 @@ def _agreement(chains, project, value: str):
 
 def _alpha_below(chains, project, value: float):
     # α is undefined (JSON null) when every label is the same value: perfect agreement, so never "below".
-    # Read as a number (null becomes SQL NULL): jsonb orders null below every number.
+    # Compared as a number, not as JSON (jsonb orders null below every number), and null left out first
+    # (SQLite reads a JSON null as the text 'null', which casts to 0).
     alpha = Cast(KeyTextTransform("alpha", "detail"), FloatField())
-    items = ReviewItem.objects.alias(alpha=alpha).filter(JUDGED, alpha__lt=value, chain_id=OuterRef("pk"))
+    items = ReviewItem.objects.alias(alpha=alpha).filter(JUDGED, ~Q(detail__alpha=None), alpha__lt=value,
+                                                         chain_id=OuterRef("pk"))
     return chains.filter(Exists(items))
 
 
