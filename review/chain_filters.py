@@ -25,7 +25,7 @@ REVIEW_CHOICES = (
     (ItemStatus.RESOLVED.value, "adjudicated"),
     (ItemStatus.REWORK.value, "sent back for rework"),
     (ItemStatus.CLEAR.value, "judged: no reviewer needed"),
-    (UNJUDGED, "not judged yet (fewer submitted passes than the review policy's minimum)"),
+    (UNJUDGED, "not judged yet"),  # fewer submitted passes than the review policy's minimum
 )
 AGREEMENT_CHOICES = (
     ("agreed", "judged, and every step got one rating from every annotator"),
@@ -73,7 +73,9 @@ def _alpha_below(chains, project, value: float):
 
 def register() -> None:
     chain_filter_register(ChainFilter(
-        name="review", label="Review", help="The chain's place in the review queue", apply=_review,
+        name="review", label="Review",
+        help="The chain's place in the review queue (unjudged: fewer submitted passes than the review policy's "
+             "minimum)", apply=_review,
         choices=REVIEW_CHOICES))
     chain_filter_register(ChainFilter(
         name="review_flag", label="Review flag", help="Why the queue routed the chain to reviewers",
