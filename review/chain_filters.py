@@ -25,7 +25,7 @@ REVIEW_CHOICES = (
     (ItemStatus.RESOLVED.value, "adjudicated"),
     (ItemStatus.REWORK.value, "sent back for rework"),
     (ItemStatus.CLEAR.value, "judged: no reviewer needed"),
-    (UNJUDGED, "not judged yet (fewer submitted passes than the review policy's minimum)"),
+    (UNJUDGED, "not judged yet"),  # fewer submitted passes than the review policy's minimum
 )
 AGREEMENT_CHOICES = (
     ("agreed", "judged, and every step got one rating from every annotator"),
@@ -63,15 +63,19 @@ def _agreement(chains, project, value: str):
 
 def _alpha_below(chains, project, value: float):
     # α is undefined (JSON null) when every label is the same value: perfect agreement, so never "below".
-    # Read as a number (null becomes SQL NULL): jsonb orders null below every number.
+    # Compared as a number, not as JSON (jsonb orders null below every number), and null left out first
+    # (SQLite reads a JSON null as the text 'null', which casts to 0).
     alpha = Cast(KeyTextTransform("alpha", "detail"), FloatField())
-    items = ReviewItem.objects.alias(alpha=alpha).filter(JUDGED, alpha__lt=value, chain_id=OuterRef("pk"))
+    items = ReviewItem.objects.alias(alpha=alpha).filter(JUDGED, ~Q(detail__alpha=None), alpha__lt=value,
+                                                         chain_id=OuterRef("pk"))
     return chains.filter(Exists(items))
 
 
 def register() -> None:
     chain_filter_register(ChainFilter(
-        name="review", label="Review", help="The chain's place in the review queue", apply=_review,
+        name="review", label="Review",
+        help="The chain's place in the review queue (unjudged: fewer submitted passes than the review policy's "
+             "minimum)", apply=_review,
         choices=REVIEW_CHOICES))
     chain_filter_register(ChainFilter(
         name="review_flag", label="Review flag", help="Why the queue routed the chain to reviewers",

@@ -1,4 +1,5 @@
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from ..chain_filters import chain_filters
 from ..formats.parse import FORMATS
@@ -306,7 +307,9 @@ class ChainListInput(serializers.Serializer):
         return value
 
     def validate(self, attrs):
-        unknown = sorted(set(getattr(self, "initial_data", {}) or {}) - set(self.fields))
+        # DRF's own query parameter, when the settings name one (URL_FORMAT_OVERRIDE; None here), is not a filter.
+        unknown = sorted(set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
+                         - {api_settings.URL_FORMAT_OVERRIDE})
         if unknown:
             raise serializers.ValidationError(
                 {name: [f"The chain list has no filter '{name}'; the filters are {', '.join(self.fields)}."]

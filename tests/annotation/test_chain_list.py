@@ -2,6 +2,8 @@
 review contributes (queue status, flags, agreement, α), on chains that went through the real annotation
 and review services. Bad or unknown filters answer 400 naming what they accept, and list nothing."""
 
+import json
+
 import pytest
 import yaml
 from django.db import connection
@@ -161,3 +163,50 @@ def test_problem_search_can_use_the_trigram_index(judged, project):
         cursor.execute(f"EXPLAIN {run.captured_queries[-1]['sql']}")  # the selector's query, as it was sent
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "problem_statement_trgm_idx" in plan, plan
+
+
+SQLITE_RUN = """
+import json, django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.db import connection
+from annotation.models import Chain
+from annotation.selectors import chain_list_for_project
+from annotation.services import chains_import, project_create
+from review.quality_models import ReviewItem
+project = project_create(slug="sq", name="SQLite", overlap_k=2)
+chains_import(project=project, fmt="stepwise", data=b'{"id":"a","problem":"Zebra one","steps":["x"]}\\n'
+              b'{"id":"b","problem":"two","steps":["y"]}\\n{"id":"c","problem":"three zebras","steps":["z"]}\\n')
+pk = dict(Chain.objects.values_list("source_id", "pk"))
+ReviewItem.objects.create(chain_id=pk["a"], project=project, status="open", judged_submissions=2,
+                          reasons=["step_disagreement", "fast_annotation"], detail={"contested": [0], "alpha": 0.1})
+ReviewItem.objects.create(chain_id=pk["b"], project=project, status="clear", judged_submissions=2, reasons=[],
+                          detail={"contested": [], "alpha": None})
+ids = lambda **kw: [row["source_id"] for row in chain_list_for_project(project=project, **kw)]
+print(json.dumps({"vendor": connection.vendor, "text": ids(text="zebra"),
+                  "fast": ids(contributed={"review_flag": "fast_annotation"}),
+                  "low_alpha": ids(contributed={"review_flag": "low_alpha"}),
+                  "agreed": ids(contributed={"agreement": "agreed"}), "split": ids(contributed={"agreement": "split"}),
+                  "alpha": ids(contributed={"alpha_below": 1.0}), "unjudged": ids(contributed={"review": "unjudged"})}))
+"""
+
+
+@pytest.mark.django_db(databases=[])
+def test_filters_work_on_the_embedded_sqlite_default(tmp_path):
+    """Migration 0008 leaves SQLite alone, and every filter has a form SQLite runs (no jsonb containment)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
+    env.update(STEPWISE_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings",
+               PYTHONPATH=f"{ROOT / 'platform'}:{ROOT}")
+    done = subprocess.run([sys.executable, "-c", SQLITE_RUN], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"vendor": "sqlite", "text": ["a", "c"], "fast": ["a"], "low_alpha": [], "agreed": ["b"],
+                     "split": ["a"], "alpha": ["a"], "unjudged": ["c"]}
