@@ -47,9 +47,9 @@ class FileInfo:
 class _HashedFile:
     """A file written in order, hashed as it is written (never read back).
 
-    Lines are gathered and go to the file and the hash a megabyte at a time: one write(2) per line cost
-    eight times the system time of large writes here (1.1 s against 0.14 s for 330 MB), and a hash update
-    per line its own call.
+    Lines are gathered and go to the file and the hash a megabyte at a time: one write(2) per line (5 KB)
+    cost 2.5 times the system time of megabyte writes here (0.20 s against 0.08 s for 330 MB, page cache
+    warm), and a hash update per line its own call.
     """
 
     FLUSH_BYTES = 1 << 20
