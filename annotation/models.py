@@ -236,6 +236,10 @@ class Chain(models.Model):
             # an ILIKE '%q%' scan took 130 ms at 100,000 chains). Ignored on SQLite.
             models.Index(fields=["project", "source_id"], opclasses=["int8_ops", "text_pattern_ops"],
                          name="chain_source_id_prefix_idx"),
+            # The chain list's "problem contains" search finds problems through their trigram index (migration
+            # 0008, PostgreSQL) and then their chains through this one: 1.5 ms for a word in 0.1% of 100,000
+            # problems, against 62 ms for the hash join over every chain of the project without it.
+            models.Index(fields=["problem"], name="chain_problem_idx"),
         ]
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ from django.db.models import Count, Exists, F, IntegerField, Max, OuterRef, Q, Q
 from django.db.models.functions import Coalesce
 
 from . import steps as step_store
+from .chain_filters import chain_filters
 from .exceptions import NotFound, PermissionDenied
 from .models import (
     OPEN_STATUSES,
@@ -208,11 +209,15 @@ CHAIN_PAGE = 50
 
 
 def chain_list_for_project(*, project: Project, source_model: str = "", status: str = "", flag: str = "",
-                           q: str = "", after: int | None = None, limit: int = CHAIN_PAGE) -> list[dict]:
+                           q: str = "", text: str = "", after: int | None = None, limit: int = CHAIN_PAGE,
+                           contributed: dict | None = None) -> list[dict]:
     """A page of the project's chains (id order, after id `after`) with the filters given; one query.
 
-    Every filter is a condition on the chain row itself (held_slots counts slots, `revision` > 1 means
-    edited), so a page costs an index range scan on (project, id), whatever the project's size.
+    The chain's own filters are conditions on its row (held_slots counts slots, `revision` > 1 means
+    edited), read through the (project, id) index; `text` is a contains-search of the problem statement
+    (a trigram index on PostgreSQL, migration 0008); `contributed` holds the values of filters other apps
+    registered (annotation/chain_filters.py: review's agreement, queue status and flags), each applied as
+    its own condition. Figures at 100,000 chains: docs/benchmarks.md (bench/chain_list.py).
     """
     chains = Chain.objects.filter(project=project)
     if source_model:
@@ -233,6 +238,13 @@ def chain_list_for_project(*, project: Project, source_model: str = "", status: 
         chains = chains.filter(revision__gt=1)
     if q:
         chains = chains.filter(source_id__startswith=q)
+    if text:
+        # UPPER(statement) LIKE UPPER('%text%'): the expression the trigram index of migration 0008 is built on.
+        chains = chains.filter(problem__statement__icontains=text)
+    for spec in chain_filters():
+        value = (contributed or {}).get(spec.name)
+        if value is not None and value != "":
+            chains = spec.apply(chains, project, value)
     if after is not None:
         chains = chains.filter(id__gt=after)
     return list(chains.order_by("id").values("id", "source_id", "source_model", "step_count", "revision",
@@ -245,10 +257,16 @@ def chain_source_models(*, project: Project, limit: int = 100) -> list[str]:
 
 
 def project_members(*, project: Project) -> list[dict]:
-    """Members with their role and work in the project (open, submitted, skipped/expired, active time, last
-    submit): two queries whatever the number of assignments' rows."""
+    """Members with their role and work in the project (open, submitted, submitted in the last 24 hours,
+    skipped/expired, active time, last submit): two queries whatever the number of assignments' rows."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    since = timezone.now() - timedelta(hours=24)
     work = {row["annotator_id"]: row for row in
             Assignment.objects.filter(project=project).order_by().values("annotator_id").annotate(
+                recent=Count("id", filter=Q(status=AssignmentStatus.SUBMITTED, submitted_at__gte=since)),
                 open=Count("id", filter=Q(status__in=(AssignmentStatus.ASSIGNED, AssignmentStatus.IN_PROGRESS))),
                 submitted=Count("id", filter=Q(status=AssignmentStatus.SUBMITTED)),
                 dropped=Count("id", filter=Q(status__in=(AssignmentStatus.SKIPPED, AssignmentStatus.EXPIRED,
@@ -261,7 +279,8 @@ def project_members(*, project: Project) -> list[dict]:
         row = work.get(m.user_id, {})
         submitted = row.get("submitted", 0)
         members.append({"username": m.user.get_username(), "role": m.role, "open": row.get("open", 0),
-                        "submitted": submitted, "dropped": row.get("dropped", 0),
+                        "submitted": submitted, "submitted_last_24h": row.get("recent", 0),
+                        "dropped": row.get("dropped", 0),
                         "seconds_per_chain": round((row.get("seconds") or 0) / submitted) if submitted else None,
                         "last_submitted_at": row.get("last")})
     return members

@@ -12,6 +12,7 @@ urlpatterns = [
     path("projects/<slug:slug>/setup/members/", views_authoring.members, name="setup-members"),
     path("projects/<slug:slug>/setup/import/", views_authoring.import_page, name="setup-import"),
     path("projects/<slug:slug>/setup/chains/", views_authoring.chains, name="setup-chains"),
+    path("projects/<slug:slug>/setup/progress/", views_authoring.progress, name="setup-progress"),
     path("chains/<int:pk>/steps/", views_authoring.chain_steps_page, name="chain-steps"),
     path("projects/<slug:slug>/annotate/", views.annotate_next, name="annotate-next"),
     path("projects/<slug:slug>/history/", views.history, name="history"),

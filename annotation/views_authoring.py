@@ -20,12 +20,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from .api.serializers import ChainEditInput, ChainListInput, ProjectUpdateInput
+from .chain_filters import chain_filters
 from .exceptions import NotFound, StepwiseError
 from .formats.parse import FORMATS
 from .models import AssignmentOrder, Chain, ImportJob, Role, Segmentation
 from .schema import FINISH_REASONS, MODES, REQUIRABLE, REQUIRE_WHEN
 from .segmentation import MODES as SEGMENTATIONS
 from .selectors import (
+    CHAIN_PAGE,
     MANAGE_ROLES,
     chain_list_for_project,
     chain_revision_list,
@@ -128,6 +130,16 @@ def setup(request, slug):
     return _page(request, "settings.html", project, "settings", progress=progress,
                  eta=project_eta(project=project, progress=progress), orders=AssignmentOrder.choices,
                  segmentations=Segmentation.choices)
+
+
+@login_required
+def progress(request, slug):
+    """Progress of the project (chains complete, passes, pace, ETA) and of each member, kept live by the
+    page's websocket (each submission, claim, expiry or import makes it re-read `GET …/progress/`)."""
+    project = _managed(request, slug)
+    counts = project_progress(project=project)
+    return _page(request, "progress.html", project, "progress", progress=counts,
+                 eta=project_eta(project=project, progress=counts), members=project_members(project=project))
 
 
 @login_required
@@ -307,15 +319,20 @@ def import_page(request, slug):
 
 @login_required
 def chains(request, slug):
+    """The chain browser: the API's filters as a form; a bad filter value is named and lists nothing."""
     project = _managed(request, slug)
     form = ChainListInput(data=request.GET)
-    filters = form.validated_data if form.is_valid() else {}
-    if not form.is_valid():
-        messages.error(request, _drf_errors(form.errors))
-    rows = chain_list_for_project(project=project, **filters)
-    return _page(request, "chains.html", project, "chains", rows=rows, filters=filters,
+    valid = form.is_valid()
+    filters = form.validated_data if valid else {key: request.GET.get(key, "") for key in form.fields}
+    rows = chain_list_for_project(project=project, **form.selector_arguments()) if valid else []
+    if not valid:
+        messages.error(request, _drf_errors(form.errors) + " Nothing is listed until the filter is fixed.")
+    contributed = [{"spec": spec, "value": filters.get(spec.name)} for spec in chain_filters()]
+    return _page(request, "chains.html", project, "chains", rows=rows, filters=filters, valid=valid,
+                 contributed=contributed, filtered=any(value not in (None, "") for key, value in filters.items()
+                                                       if key != "after"),
                  source_models=chain_source_models(project=project),
-                 next_after=rows[-1]["id"] if len(rows) == 50 else None,
+                 next_after=rows[-1]["id"] if len(rows) == CHAIN_PAGE else None,
                  query=request.GET.copy())
 
 

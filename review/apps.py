@@ -8,3 +8,8 @@ class ReviewConfig(AppConfig):
     def ready(self) -> None:
         # Registers the tasks: Celery's autodiscovery looks only for `review.tasks`.
         from . import quality_tasks, releases_tasks  # noqa: F401
+
+        # What review knows about a chain becomes filters of annotation's chain list.
+        from .chain_filters import register
+
+        register()

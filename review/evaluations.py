@@ -46,8 +46,29 @@ def release_gold(*, release: DatasetRelease, split: str) -> dict[str, GoldChain]
     return gold
 
 
+def release_pairs(*, release: DatasetRelease, split: str) -> set[str]:
+    """The ids of the release's preference pairs in `split` (its `preference/<split>.jsonl`)."""
+    import orjson
+
+    from .releases import release_dir
+
+    if release.status != ReleaseStatus.DONE:
+        raise Conflict(f"release {release.pk} is {release.status}; evaluate against a built release.")
+    if not any(f["kind"] == "preference" for f in release.manifest.get("files", [])):
+        raise ValidationFailed(f"release {release.name} {release.version} has no preference pairs to judge; make a "
+                               "release with the 'preference' format.", field="pairs")
+    path = release_dir(release) / "preference" / f"{split}.jsonl"
+    if not path.exists():
+        raise ValidationFailed(f"release {release.name} {release.version} has no preference pairs in split "
+                               f"'{split}'.", field="split")
+    with path.open("rb") as handle:
+        return {orjson.loads(line)["id"] for line in handle if line.strip()}
+
+
 def evaluation_create(*, release: DatasetRelease, user, judge: str, data: bytes, split: str = "test",
-                      resamples: int = 1000) -> JudgeEvaluation:
+                      resamples: int = 1000, pairs: bool = False) -> JudgeEvaluation:
+    """Score a judge's predictions (per chain), or with `pairs` a pairwise judge's picks on the release's
+    preference pairs shown in both orders (the position-swap check, review/evaluation_pairs.py)."""
     judge = (judge or "").strip()
     if not judge or len(judge) > 200:
         raise ValidationFailed("judge: name the model, critic or PRM (1 to 200 characters).", field="judge")
@@ -56,6 +77,9 @@ def evaluation_create(*, release: DatasetRelease, user, judge: str, data: bytes,
                                "(STEPWISE_EVALUATION_MAX_BYTES).", field="file")
     if not 0 <= resamples <= 10000:
         raise ValidationFailed("resamples: 0 (no intervals) to 10,000.", field="resamples")
+    if pairs:
+        return _pair_evaluation_create(release=release, user=user, judge=judge, data=data, split=split,
+                                       resamples=resamples)
     gold = release_gold(release=release, split=split)
     try:
         predictions = parse_predictions(data.splitlines(), gold)
@@ -71,6 +95,27 @@ def evaluation_create(*, release: DatasetRelease, user, judge: str, data: bytes,
         return JudgeEvaluation.objects.create(release=release, judge=judge, split=split, created_by=user,
                                               predictions_sha256=hashlib.sha256(data).hexdigest(),
                                               predictions=len(predictions), results=results)
+
+
+def _pair_evaluation_create(*, release, user, judge, data, split, resamples) -> JudgeEvaluation:
+    from .evaluation_pairs import PairJudgementsError, parse_pair_judgements, position_swap
+
+    known = release_pairs(release=release, split=split)
+    try:
+        judged = parse_pair_judgements(data.splitlines(), known)
+    except PairJudgementsError as exc:
+        raise ValidationFailed("the pair judgements file has bad lines, nothing was scored: " + "; ".join(exc.errors[:20])
+                               + (f" (and {len(exc.errors) - 20} more)" if len(exc.errors) > 20 else ""),
+                               field="file") from None
+    if not judged:
+        raise ValidationFailed("the pair judgements file has no lines; one JSON object per pair and order: "
+                               '{"id": ..., "shown_first": "chosen"|"rejected", "picked": "first"|"second"}.',
+                               field="file")
+    results = position_swap(judged, pairs=len(known), resamples=resamples)
+    with transaction.atomic():
+        return JudgeEvaluation.objects.create(release=release, judge=judge, split=split, created_by=user,
+                                              predictions_sha256=hashlib.sha256(data).hexdigest(),
+                                              predictions=sum(len(o) for o in judged.values()), results=results)
 
 
 # --- a judge that is an oversight backend --------------------------------------------------------------------

@@ -163,6 +163,10 @@ def prm800k_rows(chain: ChainRecord) -> list[dict[str, Any]]:
 
 
 def _prm800k_row(chain: ChainRecord, ls: LabelSet) -> dict[str, Any]:
+    return _prm800k_frame(chain, ls, _prm800k_steps(chain, ls))
+
+
+def _prm800k_steps(chain: ChainRecord, ls: LabelSet) -> list[Any]:
     meta = ls.source_meta
     steps: list[Any] = []
     last_rated = None  # counted once, when first needed (per step, it made long chains quadratic)
@@ -190,6 +194,12 @@ def _prm800k_row(chain: ChainRecord, ls: LabelSet) -> dict[str, Any]:
         position, name = key.split(".", 1)
         if int(position) < len(steps) and isinstance(steps[int(position)], dict):
             steps[int(position)][name] = value
+    return steps
+
+
+def _prm800k_frame(chain: ChainRecord, ls: LabelSet, steps: Any) -> dict[str, Any]:
+    """The row around its steps (`steps` is written where PRM800K has them, label.steps)."""
+    meta = ls.source_meta
     question = {"problem": chain.problem, "ground_truth_answer": chain.reference_answer or None,
                 **meta.get("question", chain.metadata.get("prm800k_question", {}))}
     label = {"steps": steps, "total_time": meta.get("total_time", ls.active_seconds * 1000),
@@ -211,8 +221,84 @@ def _prm800k_row(chain: ChainRecord, ls: LabelSet) -> dict[str, Any]:
     return row
 
 
+def prm800k_lines(chain: ChainRecord) -> list[bytes]:
+    """`[dumps_row(row) for row in prm800k_rows(chain)]`, byte for byte, without a dict per step.
+
+    A step of a label set without candidates or corrections is always the same JSON around its text, its
+    rating and its flag: each text is encoded once per chain (not once per label set), the rest comes from
+    a table of the few (rating, flag) endings, joined in C (`map`, `bytes.join`); label sets that agree
+    share the joined steps. Anything else (candidates, corrections, PRM800K's null steps and extra step
+    fields, values of unusual types) goes through the dict path, `_prm800k_row`.
+    """
+    if not chain.label_sets:
+        return []
+    texts = chain.steps.texts() if isinstance(chain.steps, StepsJson) else list(chain.steps)
+    heads: list[bytes] | None = None
+    question: bytes | None = None
+    last: tuple[list, list, bytes] | None = None
+    lines = []
+    for ls in chain.label_sets:
+        size = min(len(texts), _last_rated(ls.ratings))
+        ratings, flagged = ls.ratings[:size], ls.flagged[:size]
+        if len(flagged) < size:
+            flagged = flagged + [None] * (size - len(flagged))
+        meta = ls.source_meta
+        if (ls.candidates or any(ls.corrections) or meta.get("null_steps") or meta.get("step_extra")
+                or not {*map(type, ratings)} <= _RATING_TYPES or not {*map(type, flagged)} <= _FLAG_TYPES):
+            lines.append(orjson.dumps(_prm800k_row(chain, ls)))
+            continue
+        if last is not None and last[0] == ratings and last[1] == flagged:
+            body = last[2]
+        else:
+            if heads is None:
+                heads = list(map(_STEP_HEAD.__add__, map(orjson.dumps, texts)))
+            body = b",".join(map(bytes.__add__, heads, map(_STEP_TAILS.__getitem__, zip(ratings, flagged, strict=True))))
+            last = (ratings, flagged, body)
+        if not meta:  # what `_prm800k_frame` writes without source metadata, the question encoded once a chain
+            if question is None:
+                question = (b',"generation":null,"is_quality_control_question":false,"is_initial_screening_question":'
+                            b'false,"question":' + orjson.dumps(_question_in_order(
+                                {"problem": chain.problem, "ground_truth_answer": chain.reference_answer or None,
+                                 **chain.metadata.get("prm800k_question", {})}))
+                            + b',"id":' + orjson.dumps(chain.source_id) + b',"label":{"steps":[')
+            lines.append(b"".join((b'{"labeler":', orjson.dumps(ls.labeler), b',"timestamp":',
+                                   orjson.dumps(ls.submitted_at), question, body, b'],"total_time":',
+                                   orjson.dumps(ls.active_seconds * 1000), b',"finish_reason":',
+                                   orjson.dumps(ls.finish_reason), b"}}")))
+            continue
+        head, slot, tail = orjson.dumps(_prm800k_frame(chain, ls, _SLOT)).partition(_SLOT_JSON)
+        if not slot or _SLOT_JSON in tail:  # the steps are not in the row (its key order leaves them out)
+            lines.append(orjson.dumps(_prm800k_row(chain, ls)))
+            continue
+        lines.append(b"".join((head, b"[", body, b"]", tail)))
+    return lines
+
+
+_RATING_TYPES = {int, type(None)}
+_FLAG_TYPES = {bool, type(None)}
+_STEP_HEAD = b'{"completions":[{"text":'
+
+
+class _StepTails(dict):
+    """(rating, flagged) -> the JSON of a plain step after its text, as `_prm800k_steps` writes it."""
+
+    def __missing__(self, key: tuple) -> bytes:
+        rating, flagged = key
+        tail = (b',"rating":' + orjson.dumps(rating) + b',"flagged":' + orjson.dumps(flagged)
+                + b'}],"human_completion":null,"chosen_completion":' + (b"null" if rating == -1 else b"0") + b"}")
+        self[key] = tail
+        return tail
+
+
+_STEP_TAILS = _StepTails()
+
+
 def _last_rated(ratings: list[int | None]) -> int:
-    return max((i for i, r in enumerate(ratings) if r is not None), default=-1) + 1
+    """One past the last rated step (0 when none is)."""
+    end = len(ratings)
+    while end and ratings[end - 1] is None:
+        end -= 1
+    return end
 
 
 def _question_in_order(question: dict) -> dict:

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from . import releases_formats as rf
-from .exporters import ChainRecord, StepsJson, dumps_row, prm800k_rows
+from .exporters import ChainRecord, dumps_row, prm800k_lines
 
 RELEASE_FORMATS = ("prm800k", "trl-stepwise", "processbench", "math-shepherd", "preference",
                    "openai-preference", "parquet", "oversight")
@@ -45,29 +45,55 @@ class FileInfo:
 
 
 class _HashedFile:
-    """A file written in order, hashed as it is written (never read back)."""
+    """A file written in order, hashed as it is written (never read back).
+
+    Lines are gathered and go to the file and the hash a megabyte at a time: one write(2) per line cost
+    eight times the system time of large writes here (1.1 s against 0.14 s for 330 MB), and a hash update
+    per line its own call.
+    """
+
+    FLUSH_BYTES = 1 << 20
 
     def __init__(self, root: Path, info: FileInfo, head: bytes = b""):
         path = root / info.path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.info = info
-        self.handle: BinaryIO = path.open("wb")
+        self.handle: BinaryIO = path.open("wb", buffering=0)
         self.digest = hashlib.sha256()
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
         if head:
             self._write(head)
 
     def _write(self, data: bytes) -> None:
-        self.handle.write(data)
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= self.FLUSH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending, self._pending_bytes = [], 0
         self.digest.update(data)
+        self.handle.write(data)
         self.info.bytes += len(data)
 
     def line(self, data: bytes) -> None:
         self._write(data + b"\n")
         self.info.rows += 1
 
+    def lines(self, data: list[bytes]) -> None:
+        """Several lines at once (a chain's prm800k rows)."""
+        if data:
+            self._write(b"\n".join(data) + b"\n")
+            self.info.rows += len(data)
+
     def close(self, tail: bytes = b"") -> FileInfo:
         if tail:
             self._write(tail)
+        self._flush()
         self.handle.close()
         self.info.sha256 = self.digest.hexdigest()
         return self.info
@@ -77,6 +103,10 @@ class _JsonArrayFile(_HashedFile):
     def line(self, data: bytes) -> None:
         self._write((b"[\n" if self.info.rows == 0 else b",\n") + data)
         self.info.rows += 1
+
+    def lines(self, data: list[bytes]) -> None:
+        for one in data:
+            self.line(one)
 
     def close(self, tail: bytes = b"") -> FileInfo:
         return super().close(b"[]\n" if self.info.rows == 0 else b"\n]\n")
@@ -148,25 +178,23 @@ class ReleaseWriter:
                 continue
             handle = self._file(fmt, split)  # every format has a file in every split that has chains
             try:
-                rows = builder(record, ratings, self.neutral, provenance)
+                lines = builder(record, ratings, self.neutral, provenance)
             except rf.FormatRefusal as refusal:
                 self.skip(f"{fmt}: {refusal}")
                 continue
-            if not rows and fmt in _STEPWISE:  # (most chains give no preference pair: not counted)
+            if not lines and fmt in _STEPWISE:  # (most chains give no preference pair: not counted)
                 self.skip(f"{fmt}: no labelled first step")
-            for row in rows:
-                handle.line(dumps_row(row))
+            handle.lines(lines)
         if "parquet" in self.formats:
             self._parquet_add(entry)
 
     # Parquet: a row group per `parquet_batch` chains, so memory stays flat.
     def _parquet_add(self, entry: Entry) -> None:
         record, ratings = entry.record, entry.ratings
-        labels_end = rf.labelled_prefix(ratings, self.neutral)
         pb = rf.processbench_row(record, ratings, self.neutral)
         rows = self._parquet_rows.setdefault(entry.split, [])
         rows.append({"id": record.source_id, "problem": record.problem, "steps": list(record.steps),
-                     "ratings": ratings, "labels": [rf._good(r, self.neutral) for r in ratings[:labels_end]],  # type: ignore[arg-type]
+                     "ratings": ratings, "labels": rf.stepwise_labels(ratings, self.neutral),
                      "label": pb["label"], "generator": record.source_model,
                      "provenance": orjson.dumps(entry.provenance).decode()})
         if len(rows) >= self.parquet_batch:
@@ -230,27 +258,21 @@ def content_hash(files: list[FileInfo]) -> str:
 
 # --- per-format rows -----------------------------------------------------------------------------------
 
-Built = list[dict[str, Any]]
+Lines = list[bytes]
 
 
-def _with(row: dict | None, provenance: dict) -> Built:
-    return [] if row is None else [{**row, "provenance": provenance}]
-
-
-def _prm800k(record: ChainRecord, ratings, neutral, provenance) -> Built:
-    if isinstance(record.steps, StepsJson):
-        record = ChainRecord(**{**record.__dict__, "steps": record.steps.texts()})
-    return prm800k_rows(record)
+def _with(row: dict | None, provenance: dict) -> Lines:
+    return [] if row is None else [dumps_row({**row, "provenance": provenance})]
 
 
 _STEPWISE = ("trl-stepwise", "math-shepherd")
-_BUILDERS: dict[str, Callable[[ChainRecord, list, str, dict], Built]] = {
-    "prm800k": _prm800k,
+_BUILDERS: dict[str, Callable[[ChainRecord, list, str, dict], Lines]] = {
+    "prm800k": lambda r, ratings, n, p: prm800k_lines(r),
     "trl-stepwise": lambda r, ratings, n, p: _with(rf.trl_stepwise_row(r, ratings, n), p),
     "processbench": lambda r, ratings, n, p: _with(rf.processbench_row(r, ratings, n), p),
     "math-shepherd": lambda r, ratings, n, p: _with(rf.math_shepherd_row(r, ratings, n), p),
-    "preference": lambda r, ratings, n, p: [{**row, "provenance": p} for row in rf.preference_rows(r)],
-    "openai-preference": lambda r, ratings, n, p: rf.openai_preference_rows(r),  # OpenAI refuses unknown keys
+    "preference": lambda r, ratings, n, p: [dumps_row({**row, "provenance": p}) for row in rf.preference_rows(r)],
+    "openai-preference": lambda r, ratings, n, p: [dumps_row(row) for row in rf.openai_preference_rows(r)],  # OpenAI refuses unknown keys
 }
 
 
@@ -299,21 +321,26 @@ def _padded(ratings: list, size: int) -> list:
 
 def _consensus(per_set: list[list], size: int) -> tuple[list[int | None], float]:
     """review.voting.consensus (most common rating per step, a tie to the lower) and the agreement
-    (the lowest share of votes for the consensus over the rated steps), with numpy: a Counter per step
-    cost 0.5 ms per chain. Label sets that agree everywhere (most chains) take a shortcut."""
+    (the lowest share of votes for the consensus over the rated steps).
+
+    Votes are counted only on the steps where the label sets differ: the steps where every set gave the
+    same rating (most steps of most chains) are their own consensus with a share of 1. A Counter on every
+    step cost 0.5 ms per chain, numpy on the whole chain 0.1 ms; this is a few microseconds.
+    """
     first = per_set[0]
     if all(other == first for other in per_set[1:]):
         return list(first), 1.0
-    import numpy as np
-
-    missing = -(1 << 15)
-    votes = np.array([[missing if r is None else r for r in ratings] for ratings in per_set], dtype=np.int16)
-    values = np.unique(votes[votes != missing])  # ascending: the first value with the most votes is the lowest
-    counts = np.stack([(votes == v).sum(axis=0) for v in values])  # (values, steps)
-    best = counts.max(axis=0)
-    choice = values[np.argmax(counts == best, axis=0)]
-    rated = best > 0
-    cast = (votes != missing).sum(axis=0)
-    ratings = [int(c) if ok else None for c, ok in zip(choice.tolist(), rated.tolist(), strict=True)]
-    agreement = float((best[rated] / cast[rated]).min()) if rated.any() else 1.0
+    ratings = list(first)
+    agreement = 1.0
+    sets = len(per_set)
+    for index, column in enumerate(zip(*per_set, strict=True)):
+        if column.count(column[0]) == sets:
+            continue  # every set alike (rated alike, or none rated it)
+        counts: dict[int, int] = {}
+        for rating in column:
+            if rating is not None:
+                counts[rating] = counts.get(rating, 0) + 1
+        best = max(counts.values())
+        ratings[index] = min(rating for rating, n in counts.items() if n == best)
+        agreement = min(agreement, best / sum(counts.values()))
     return ratings, agreement

@@ -32,7 +32,7 @@ from annotation.selectors import MANAGE_ROLES, project_get_for_user
 
 from .exporters import LabelSet
 from .releases_models import DatasetRelease, JudgeEvaluation
-from .selectors import _align, _current_steps, _keys_of, _revisions
+from .selectors import _align, _current_steps, _id_range, _keys_of, _revisions, iso_column
 
 # Chains per round of queries. Measured at 10,000 chains × 3 label sets (prm800k + trl-stepwise): 1,000 peaked
 # at 158.6 MB, 500 at 137.2 MB (the 150 MB target), at the same speed.
@@ -66,13 +66,19 @@ def pseudonym(project_id: int, username: str) -> str:
 
 
 def _imported(chain_ids: list[int], meta: dict, ids: set[int] | None) -> dict[int, list]:
-    rows = ImportedLabelSet.objects.filter(chain_id__in=chain_ids)
-    rows = rows.filter(id__in=ids) if ids is not None else rows.filter(replaced_at__isnull=True)
+    # The batch's id range, not `IN (500 ids)` (review/selectors._id_range); rows of other chains in the
+    # range, and label sets a pinned selection did not use, are skipped here.
+    rows = ImportedLabelSet.objects.filter(_id_range("chain_id", chain_ids))
+    if ids is None:
+        rows = rows.filter(replaced_at__isnull=True)
+    rows, created_at, as_text = iso_column(rows, "created_at")
     found: dict[int, list] = {}
     for (pk, chain_id, source, revision, ratings, reason, created, human_json, flags, candidates_json,
          meta_json) in rows.order_by("chain_id", "id").values_list(
-            "id", "chain_id", "source", "revision", "ratings", "finish_reason", "created_at", "human_steps",
+            "id", "chain_id", "source", "revision", "ratings", "finish_reason", created_at, "human_steps",
             "flagged", "candidates", "source_meta"):
+        if chain_id not in meta or (ids is not None and pk not in ids):
+            continue
         keys, position, size, revisions = meta[chain_id]
         aligned = revision == 1 and keys == list(range(size))
         old_keys = keys if aligned else _keys_of(revisions, revision)
@@ -95,7 +101,7 @@ def _imported(chain_ids: list[int], meta: dict, ids: set[int] | None) -> dict[in
         seconds = (source_meta.get("total_time") or 0) // 1000
         label_set = LabelSet(labeler=source.removeprefix("prm800k:"), finish_reason=reason, ratings=ratings,
                              flagged=flagged, corrections=[""] * size, active_seconds=seconds,
-                             submitted_at=created.isoformat(), source_meta=source_meta, candidates=candidates,
+                             submitted_at=created if as_text else created.isoformat(), source_meta=source_meta, candidates=candidates,
                              human_steps=human, reference=True)
         provenance = {"labeler": source, "kind": "reference", "arm": None, "assistance_shown": None,
                       "active_seconds": seconds or None}
@@ -104,10 +110,13 @@ def _imported(chain_ids: list[int], meta: dict, ids: set[int] | None) -> dict[in
 
 
 def _annotated(project_id: int, chain_ids: list[int], meta: dict, ids: set[int] | None) -> dict[int, list]:
-    rows = Assignment.objects.filter(chain_id__in=chain_ids)
-    rows = rows.filter(id__in=ids) if ids is not None else rows.filter(status=AssignmentStatus.SUBMITTED)
-    assignments = list(rows.order_by("chain_id", "id").values_list(
-        "id", "chain_id", "annotator__username", "active_seconds", "submitted_at", "revision"))
+    rows = Assignment.objects.filter(_id_range("chain_id", chain_ids))
+    if ids is None:
+        rows = rows.filter(status=AssignmentStatus.SUBMITTED)
+    rows, submitted_at, as_text = iso_column(rows, "submitted_at")
+    assignments = [row for row in rows.order_by("chain_id", "id").values_list(
+        "id", "chain_id", "annotator__username", "active_seconds", submitted_at, "revision")
+        if row[1] in meta and (ids is None or row[0] in ids)]
     if not assignments:
         return {}
     reasons = dict(Annotation.objects.filter(assignment_id__in=[a[0] for a in assignments])
@@ -121,7 +130,8 @@ def _annotated(project_id: int, chain_ids: list[int], meta: dict, ids: set[int] 
         size = meta[chain_id][2]
         label_set = LabelSet(labeler=pseudonym(project_id, username), finish_reason=reasons[aid],
                              ratings=[None] * size, flagged=[None] * size, corrections=[""] * size,
-                             active_seconds=seconds, submitted_at=submitted.isoformat() if submitted else "")
+                             active_seconds=seconds,
+                             submitted_at=(submitted or "") if as_text else (submitted.isoformat() if submitted else ""))
         sets[aid], owner[aid] = label_set, chain_id
         # The oversight app's experiment arm, when the assignment was drawn into one (else null).
         provenance = {"labeler": label_set.labeler, "kind": "annotator", "arm": None, "assistance_shown": None,
@@ -211,7 +221,7 @@ def release_chains(*, project: Project, include_gold: bool = True, include_scree
         for row in chains:
             number = pinned[row[0]]["revision"] if pinned is not None else row[8]
             keys, texts = _current_steps(revisions[row[0]], number)
-            meta[row[0]] = (keys, {k: i for i, k in enumerate(keys)}, len(keys), revisions[row[0]])
+            meta[row[0]] = (keys, dict(zip(keys, range(len(keys)), strict=True)), len(keys), revisions[row[0]])
             steps_of[row[0]] = (number, texts)
         # This batch's pinned label sets only (all of the release's would make every query's IN list huge).
         ref_ids = {i for pk in ids for i in pinned[pk]["reference"]} if pinned is not None else None

@@ -52,6 +52,10 @@ def evaluation_detail(request, pk):
     except NotFound as exc:
         raise Http404(exc.message) from exc
     results = evaluation.results
+    if results.get("kind") == "position_swap":
+        return render(request, "review/releases_evaluation_pairs.html", {
+            "evaluation": evaluation, "release": evaluation.release, "project": evaluation.release.project,
+            "results": results, "rows": [{"name": name, **value} for name, value in results.get("measures", {}).items()]})
     measures = results.get("measures", {})
     ceiling = results.get("ceiling", {})
     order = sorted(measures, key=lambda n: (not n.startswith("f1:"), n == "f1:average", n))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import orjson
 from django.db import connection
-from django.db.models import Q
+from django.db.models import CharField, Func, Q, QuerySet
 
 from annotation import steps as step_store
 from annotation.models import (
@@ -35,6 +35,7 @@ from .exporters import (
     LabelSet,
     StepsJson,
     dumps_row,
+    prm800k_lines,
     prm800k_rows,
     processbench_row,
     trl_stepwise_row,
@@ -87,8 +88,28 @@ def _id_range(field: str, ids: list[int]) -> Q:
     return Q(**{f"{field}__gte": ids[0], f"{field}__lte": ids[-1]})
 
 
+class IsoUtc(Func):
+    """A timestamp as text, exactly as Python's `datetime.isoformat()` writes it in UTC (microseconds only when
+    not zero), made by PostgreSQL: parsing a datetime per row and formatting it again was a fifth of the CPU of
+    reading a release's label sets. PostgreSQL only (`iso_column`)."""
+
+    output_field = CharField()
+    template = ("(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+                "mod(extract(microseconds FROM %(expressions)s)::bigint, 1000000) = 0 THEN '' ELSE "
+                "to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || '+00:00')")
+
+
+def iso_column(rows: QuerySet, field: str) -> tuple[QuerySet, str, bool]:
+    """(rows, the column to read, whether it comes as text already) for `field`'s isoformat text: on
+    PostgreSQL as text (IsoUtc), elsewhere the datetime for the caller to format."""
+    if connection.vendor != "postgresql":
+        return rows, field, False
+    return rows.annotate(**{f"{field}_iso": IsoUtc(field)}), f"{field}_iso", True
+
+
 def _current_steps(revisions: list[step_store.StoredRevision], number: int) -> tuple[list[int], StepsJson | list[str]]:
-    target = next(r for r in revisions if r.number == number)
+    # An unedited chain has one revision: no generator for it (a tenth of a release's reading at 50,000 chains).
+    target = revisions[0] if revisions[0].number == number else next(r for r in revisions if r.number == number)
     if target.step_keys is None and number == 1:
         # Unedited: its block is its steps, as JSON.
         return list(range(target.step_count)), StepsJson(step_store.unpack_json(target.texts or b""), target.step_count)
@@ -116,8 +137,9 @@ def _imported_sets(chain_ids: list[int], meta: dict[int, tuple], with_details: b
     fields = ["chain_id", "source", "revision", "ratings", "finish_reason", "created_at", "human_steps"]
     if with_details:
         fields += ["flagged", "candidates", "source_meta"]
-    rows = (ImportedLabelSet.objects.filter(_id_range("chain_id", chain_ids), replaced_at__isnull=True)
-            .order_by("chain_id", "id").values_list(*fields))
+    rows, fields[5], as_text = iso_column(
+        ImportedLabelSet.objects.filter(_id_range("chain_id", chain_ids), replaced_at__isnull=True), "created_at")
+    rows = rows.order_by("chain_id", "id").values_list(*fields)
     for row in rows:
         chain_id, source, revision, ratings, reason, created, human_json = row[:7]
         if chain_id not in meta:
@@ -150,16 +172,17 @@ def _imported_sets(chain_ids: list[int], meta: dict[int, tuple], with_details: b
         labeler = source.removeprefix("prm800k:")
         by_chain.setdefault(chain_id, []).append(LabelSet(
             labeler=labeler, finish_reason=reason, ratings=ratings, flagged=flagged, corrections=[""] * size,
-            active_seconds=(source_meta.get("total_time") or 0) // 1000, submitted_at=created.isoformat(),
+            active_seconds=(source_meta.get("total_time") or 0) // 1000,
+            submitted_at=created if as_text else created.isoformat(),
             source_meta=source_meta, candidates=candidates, human_steps=human, reference=True))
     return by_chain
 
 
 def _annotator_sets(chain_ids: list[int], meta: dict[int, tuple]) -> dict[int, list[LabelSet]]:
-    assignments = [row for row in Assignment.objects.filter(_id_range("chain_id", chain_ids),
-                                                            status=AssignmentStatus.SUBMITTED)
-                   .order_by("chain_id", "id")
-                   .values_list("id", "chain_id", "annotator__username", "active_seconds", "submitted_at")
+    rows, submitted_at, as_text = iso_column(
+        Assignment.objects.filter(_id_range("chain_id", chain_ids), status=AssignmentStatus.SUBMITTED), "submitted_at")
+    assignments = [row for row in rows.order_by("chain_id", "id")
+                   .values_list("id", "chain_id", "annotator__username", "active_seconds", submitted_at)
                    if row[1] in meta]
     if not assignments:
         return {}
@@ -174,7 +197,7 @@ def _annotator_sets(chain_ids: list[int], meta: dict[int, tuple]) -> dict[int, l
         size = meta[chain_id][2]
         label_set = LabelSet(labeler=username, finish_reason=reasons[aid], ratings=[None] * size,
                              flagged=[None] * size, corrections=[""] * size, active_seconds=seconds,
-                             submitted_at=submitted.isoformat() if submitted else "")
+                             submitted_at=(submitted or "") if as_text else (submitted.isoformat() if submitted else ""))
         sets[aid] = label_set
         owner[aid] = chain_id
         by_chain.setdefault(chain_id, []).append(label_set)
@@ -249,7 +272,7 @@ def _fetch_batch(project_id: int, last_id: int, with_details: bool, size: int = 
     steps_of: dict[int, StepsJson | list[str]] = {}
     for chain_id, *_rest, revision in chains:
         keys, texts = _current_steps(revisions[chain_id], revision)
-        meta[chain_id] = (keys, {k: i for i, k in enumerate(keys)}, len(keys), revisions[chain_id])
+        meta[chain_id] = (keys, dict(zip(keys, range(len(keys)), strict=True)), len(keys), revisions[chain_id])
         steps_of[chain_id] = texts
     return _Batch(last_id=ids[-1], chains=chains, meta=meta, steps_of=steps_of,
                   imported=_imported_sets(ids, meta, with_details), annotated=_annotator_sets(ids, meta),
@@ -301,6 +324,11 @@ def export_lines(*, project: Project, fmt: str) -> Iterator[bytes]:
             yield (b"[\n" if first else b",\n") + dumps_row(row)
             first = False
         yield b"[]\n" if first else b"\n]\n"
+        return
+    if fmt == "prm800k":
+        for record in chain_records(project=project, with_details=True):
+            for line in prm800k_lines(record):
+                yield line + b"\n"
         return
     for row in _rows(project, fmt):
         yield dumps_row(row) + b"\n"

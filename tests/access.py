@@ -108,7 +108,8 @@ ROUTES = {
     "project-new": {"methods": {"GET": {"expect": expect("ok", anonymous="login", token="login")}}},
     **{name: {"kwargs": lambda w: {"slug": w.project.slug},
               "methods": {"GET": {"expect": page_members(annotator=403, annotator2=403, reviewer=403, token="login")}}}
-       for name in ("setup", "setup-guidelines", "setup-schema", "setup-members", "setup-import", "setup-chains")},
+       for name in ("setup", "setup-guidelines", "setup-schema", "setup-members", "setup-import", "setup-chains",
+                    "setup-progress")},
     "chain-steps": {"kwargs": lambda w: {"pk": w.chain.pk},
                     "methods": {"GET": {"expect": page_members(annotator=403, annotator2=403, reviewer=403,
                                                                token="login")}}},

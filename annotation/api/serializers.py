@@ -1,7 +1,9 @@
 from rest_framework import serializers
 
+from ..chain_filters import chain_filters
 from ..formats.parse import FORMATS
 from ..models import MAX_ACTIVE_SECONDS, MAX_RATING, Assignment, FinishReason, ImportJob, Project, Role
+from ..selectors import CHAIN_FLAGS
 from ..services import LabelInput
 
 
@@ -234,6 +236,7 @@ class MemberOutput(serializers.Serializer):
     role = serializers.CharField()
     open = serializers.IntegerField()
     submitted = serializers.IntegerField()
+    submitted_last_24h = serializers.IntegerField(help_text="Their pace: passes submitted in the last 24 hours.")
     dropped = serializers.IntegerField(help_text="Skipped, expired or released.")
     seconds_per_chain = serializers.IntegerField(allow_null=True)
     last_submitted_at = serializers.DateTimeField(allow_null=True)
@@ -247,17 +250,74 @@ class ImportPreviewInput(serializers.Serializer):
 # Named in SPECTACULAR_SETTINGS' ENUM_NAME_OVERRIDES (the blank choice is not part of the enum's name).
 QUEUE_STATUS_NAMES = ("unstarted", "open", "full")
 CHAIN_QUEUE_STATUSES = ("", *QUEUE_STATUS_NAMES)
+CHAIN_FLAG_CHOICES = ("", *CHAIN_FLAGS)
+
+
+MIN_SEARCH = 3  # a trigram index finds text of 3 characters or more; shorter would read every problem
+
+
+def _choice_error(what: str, choices) -> dict:
+    values = ", ".join(str(c) for c in choices if c != "")
+    return {"invalid_choice": f'"{{input}}" is not {what}; use one of {values} (or leave it out for any).'}
 
 
 class ChainListInput(serializers.Serializer):
-    source_model = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+    """The chain list's filters: its own, then those other apps registered (annotation/chain_filters.py).
+
+    A parameter the list does not know is refused (a misspelt filter would otherwise list every chain as
+    if it matched)."""
+
+    source_model = serializers.CharField(required=False, default="", allow_blank=True, max_length=200,
+                                         help_text="The model that wrote the chain, exactly.")
     status = serializers.ChoiceField(choices=CHAIN_QUEUE_STATUSES, required=False, default="",
-                                     help_text="unstarted: no slot held; open: started, slots free; full: all k held.")
-    flag = serializers.ChoiceField(choices=("", "gold", "planted", "screening", "edited"), required=False, default="")
+                                     help_text="unstarted: no slot held; open: started, slots free; full: all k held.",
+                                     error_messages=_choice_error("a queue status", CHAIN_QUEUE_STATUSES))
+    flag = serializers.ChoiceField(choices=CHAIN_FLAG_CHOICES, required=False, default="",
+                                   help_text="The chain's own marks: gold, planted error, screening, steps edited.",
+                                   error_messages=_choice_error("a chain flag", CHAIN_FLAG_CHOICES))
     q = serializers.CharField(required=False, default="", allow_blank=True, max_length=200,
                               help_text="The start of the chain's id (case-sensitive).")
+    text = serializers.CharField(required=False, default="", allow_blank=True, max_length=200, trim_whitespace=True,
+                                 help_text=f"Text the problem statement contains, case-insensitive; at least "
+                                           f"{MIN_SEARCH} characters.")
     after = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0,
                                      help_text="The last id of the previous page.")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for spec in chain_filters():
+            if spec.is_number:
+                fields[spec.name] = serializers.FloatField(
+                    required=False, allow_null=True, default=None, min_value=spec.minimum, max_value=spec.maximum,
+                    help_text=spec.help)
+            else:
+                values = ("", *(value for value, _meaning in spec.choices))
+                meanings = "; ".join(f"{value}: {meaning}" for value, meaning in spec.choices)
+                fields[spec.name] = serializers.ChoiceField(
+                    choices=values, required=False, default="", help_text=f"{spec.help} ({meanings})",
+                    error_messages=_choice_error(f"a value of {spec.name}", values))
+        return fields
+
+    def validate_text(self, value: str) -> str:
+        if value and len(value) < MIN_SEARCH:
+            raise serializers.ValidationError(
+                f"Search for at least {MIN_SEARCH} characters (got {value!r}): shorter text matches nearly every "
+                "problem and cannot use the search index.")
+        return value
+
+    def validate(self, attrs):
+        unknown = sorted(set(getattr(self, "initial_data", {}) or {}) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: [f"The chain list has no filter '{name}'; the filters are {', '.join(self.fields)}."]
+                 for name in unknown})
+        return attrs
+
+    def selector_arguments(self) -> dict:
+        """The validated filters as `chain_list_for_project`'s arguments (contributed ones under `contributed`)."""
+        data = dict(self.validated_data)
+        data["contributed"] = {spec.name: data.pop(spec.name) for spec in chain_filters() if spec.name in data}
+        return data
 
 
 class ChainRowOutput(serializers.Serializer):

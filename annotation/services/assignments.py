@@ -3,7 +3,7 @@
 from dataclasses import dataclass, fields
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -320,6 +320,8 @@ def assignment_skip(*, assignment: Assignment | SaveResult, user, reason: str = 
 
 REOPEN_REFUSED = ("This chain can no longer be reopened: only a chain you submitted can be, and only until it is "
                   "reviewed.")
+REOPEN_HELD = ("You have assignment {held} open in this project, and only one chain can be open at a time: "
+               "submit or skip it, then reopen this one.")
 
 
 REOPEN_ADJUDICATED = ("A reviewer has already set final labels on this chain, so your submitted pass can no longer be "
@@ -365,10 +367,20 @@ def assignment_reopen(*, assignment: Assignment | int, user) -> Assignment:
         # sees the final labels' time and refuses, or commits first.
         if _chain_adjudicated_at(row.chain_id) is not None:
             raise Conflict(REOPEN_ADJUDICATED, field="status")
+        # One open assignment per annotator and project (a constraint): reopening while another chain is
+        # open would break it, so say which one to finish first.
+        held = (Assignment.objects.filter(project_id=project.pk, annotator=user, status__in=OPEN_STATUSES)
+                .exclude(pk=pk).values_list("pk", flat=True).first())
+        if held is not None:
+            raise Conflict(REOPEN_HELD.format(held=held), field="status")
         outcome = Annotation.objects.filter(assignment=row).values("finish_reason", "comment").first() or {}
         Annotation.objects.filter(assignment=row).delete()
-        Assignment.objects.filter(pk=pk, status=AssignmentStatus.SUBMITTED).update(
-            status=AssignmentStatus.IN_PROGRESS, submitted_at=None, version=F("version") + 1)
+        try:
+            with transaction.atomic():  # a chain claimed meanwhile in another tab: the constraint decides
+                Assignment.objects.filter(pk=pk, status=AssignmentStatus.SUBMITTED).update(
+                    status=AssignmentStatus.IN_PROGRESS, submitted_at=None, version=F("version") + 1)
+        except IntegrityError:
+            raise Conflict(REOPEN_HELD.format(held="another"), field="status") from None
         row.refresh_from_db()
         project_id = project.pk
         transaction.on_commit(lambda: broadcast_project_event(project_id, "assignment.reopened", {"assignment": pk}))

@@ -1,5 +1,6 @@
 """Thin API views of the oversight app: parse input, call a service or selector, shape output."""
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,6 +37,7 @@ from .serializers import (
 class AssignmentOversightApi(APIView):
     """The assistance shown in one assignment's workspace (the arm is drawn on the first read)."""
 
+    @extend_schema(responses=dict)
     def get(self, request, pk):
         assignment = assignment_get_for_user(pk=pk, user=request.user)
         arm = arm_draw(assignment=assignment)
@@ -43,6 +45,7 @@ class AssignmentOversightApi(APIView):
 
 
 class AssignmentDebateStartApi(APIView):
+    @extend_schema(request=DebateStartInput, responses={200: dict, 201: dict})
     def post(self, request, pk):
         assignment = assignment_get_for_user(pk=pk, user=request.user)
         if arm_draw(assignment=assignment).arm != "assisted":
@@ -66,6 +69,7 @@ class AssignmentDebateStartApi(APIView):
 class _RateApi(APIView):
     model = None
 
+    @extend_schema(request=RatingInput, responses=dict)
     def post(self, request, pk):
         data = _valid(RatingInput, request.data)
         assignment = assignment_get_for_user(pk=data["assignment"], user=request.user)
@@ -87,16 +91,19 @@ class CheckRateApi(_RateApi):
 
 
 class RunDetailApi(APIView):
+    @extend_schema(responses=dict)
     def get(self, request, pk):
         return Response(run_out(run_get_for_user(pk=pk, user=request.user)))
 
 
 class RunRetryApi(APIView):
+    @extend_schema(request=None, responses=dict)
     def post(self, request, pk):
         return Response(run_out(run_retry(run=run_get_for_user(pk=pk, user=request.user))))
 
 
 class RunVerdictApi(APIView):
+    @extend_schema(request=VerdictInput, responses=dict)
     def post(self, request, pk):
         run = run_get_for_user(pk=pk, user=request.user)
         data = _valid(VerdictInput, request.data)
@@ -105,10 +112,12 @@ class RunVerdictApi(APIView):
 
 
 class ProjectPolicyApi(APIView):
+    @extend_schema(responses=dict)
     def get(self, request, slug):
         project = project_get_for_user(slug=slug, user=request.user, roles=MANAGE_ROLES)
         return Response(_policy_out(OversightPolicy.objects.filter(project=project).first()))
 
+    @extend_schema(request=PolicyInput, responses=dict)
     def put(self, request, slug):
         project = project_get_for_user(slug=slug, user=request.user, roles=MANAGE_ROLES)
         data = _valid(PolicyInput, request.data)
@@ -118,6 +127,7 @@ class ProjectPolicyApi(APIView):
 
 
 class ProjectRunsApi(APIView):
+    @extend_schema(request=RunCreateInput, responses={201: dict})
     def post(self, request, slug):
         project = project_get_for_user(slug=slug, user=request.user, roles=MANAGE_ROLES)
         data = _valid(RunCreateInput, request.data)
@@ -141,12 +151,16 @@ class ProjectRunsApi(APIView):
 
 
 class ProjectReportApi(APIView):
+    @extend_schema(responses=dict)
     def get(self, request, slug):
         project = project_get_for_user(slug=slug, user=request.user, roles=(*MANAGE_ROLES, "reviewer"))
         return Response(project_report(project=project))
 
 
 class ChainResultsApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("revision", int, description="a revision number of the chain "
+                                                                       "(default: its current one)")],
+                   responses=dict)
     def get(self, request, pk):
         from ..selectors import chain_results
 
@@ -160,10 +174,12 @@ class ChainResultsApi(APIView):
 
 
 class BackendListApi(APIView):
+    @extend_schema(responses=BackendOutput(many=True))
     def get(self, request):
         _staff(request.user)
         return Response(BackendOutput(ModelBackend.objects.order_by("name"), many=True).data)
 
+    @extend_schema(request=BackendInput, responses={201: BackendOutput})
     def post(self, request):
         _staff(request.user)
         backend = backend_create(**_valid(BackendInput, request.data))

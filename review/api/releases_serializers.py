@@ -65,6 +65,9 @@ class EvaluationCreateInput(serializers.Serializer):
     backend = serializers.CharField(required=False, max_length=64,
                                     help_text="Instead of a file: score this oversight backend's finished critiques.")
     request = serializers.BooleanField(default=False, help_text="With backend: ask it to critique the split first.")
+    pairs = serializers.BooleanField(default=False, help_text=(
+        'The file holds a pairwise judge\'s picks on the release\'s preference pairs, each shown in both orders: '
+        '{"id", "shown_first": "chosen"|"rejected", "picked": "first"|"second"} (the position-swap check).'))
 
     def validate(self, data):
         if bool(data.get("file")) == bool(data.get("backend")):

@@ -112,7 +112,7 @@ class EvaluationListApi(APIView):
         else:
             predictions = v["file"].read()
         evaluation = evaluation_create(release=release, user=request.user, judge=v["judge"], split=v["split"],
-                                       data=predictions, resamples=v["resamples"])
+                                       data=predictions, resamples=v["resamples"], pairs=v["pairs"] and not v.get("backend"))
         return Response(EvaluationOutput(evaluation).data, status=status.HTTP_201_CREATED)
 
 

@@ -75,3 +75,15 @@ def test_history_lists_the_annotators_chains(submitted, annotator, client):
     page = client.get(reverse("history", args=[submitted.chain.project.slug]))
     assert page.status_code == 200
     assert submitted.chain.source_id in page.content.decode() and "Found an error" in page.content.decode()
+
+
+def test_reopen_refused_while_another_chain_is_open(imported, annotator, submitted, api_client):
+    """One open assignment per annotator and project: reopening while the next chain is open was an
+    IntegrityError (500, found by tests/platform/test_api_fuzz.py); it is a 409 naming the open one."""
+    current = assignment_claim_next(project=imported, user=annotator)
+    response = api_client(annotator).post(reverse("api-assignment-reopen", args=[submitted.pk]))
+    assert response.status_code == 409, response.content
+    assert f"assignment {current.pk} open" in response.json()["detail"]
+    submitted.refresh_from_db()
+    assert submitted.status == AssignmentStatus.SUBMITTED
+    assert Annotation.objects.filter(assignment=submitted).exists()  # the outcome was not removed

@@ -70,3 +70,37 @@ def test_a_chain_with_only_reference_labels_goes_out_with_them():
     single = record([1, -1])
     single.label_sets[0].reference = True
     assert single.consensus() == [1, -1]
+
+
+# prm800k_lines joins each step's JSON from pieces instead of dumping a dict per step; whatever the label set
+# holds (ratings and flags of any type, corrections, candidates, PRM800K's null steps, extra step fields, a
+# key order, source metadata), its lines must be the dict path's bytes.
+_texts = st.text(alphabet=st.sampled_from(['a', '"', '\\', '\n', 'ü', 'к', '\u2028', ' ']), max_size=4)
+_label_set = st.builds(
+    LabelSet, labeler=_texts, finish_reason=st.sampled_from(["solution", "found_error"]),
+    ratings=st.one_of(st.lists(st.sampled_from([-1, 0, 1, None]), max_size=6),
+                      st.lists(st.sampled_from([-1, 2, None, True]), max_size=3)),
+    flagged=st.one_of(st.lists(st.sampled_from([None, True, False]), max_size=6), st.lists(st.just(1), max_size=2)),
+    corrections=st.one_of(st.just([]), st.lists(st.sampled_from(["", "fix"]), max_size=6)),
+    active_seconds=st.integers(0, 10**6),
+    submitted_at=st.sampled_from(["", "2026-01-01T00:00:00+00:00"]),
+    source_meta=st.sampled_from([{}, {}, {"null_steps": [0]}, {"step_extra": {"0.x": 1}}, {"key_order": ["labeler", "id"]},
+                                 {"label_extra": {"steps": 5}}, {"labeler": "L", "timestamp": "t", "total_time": 5,
+                                                                 "question": {"ground_truth_solution": "s"}}]),
+    candidates=st.sampled_from([{}, {}, {0: [("model", 0, "c", 1, None, True), ("human", 0, "h", None, False, False)]}]))
+
+
+@given(st.lists(_texts, max_size=6), st.lists(_label_set, max_size=3), st.booleans(),
+       st.sampled_from([{}, {"prm800k_question": {"ground_truth_solution": "x", "k": 1}}]), _texts)
+def test_prm800k_lines_are_the_bytes_of_the_dict_rows(texts, label_sets, stored, metadata, problem):
+    import orjson
+
+    from review.exporters import StepsJson, dumps_row, prm800k_lines, prm800k_rows
+
+    if len(label_sets) > 1:
+        label_sets[1].ratings = list(label_sets[0].ratings)  # label sets that agree share their steps' JSON
+    steps = StepsJson(orjson.dumps(texts), len(texts)) if stored else texts
+    chain = ChainRecord(source_id="c1", source_model="m", problem=problem, reference_answer="4", steps=steps,
+                        metadata=metadata, label_sets=label_sets)
+    plain = ChainRecord(**{**chain.__dict__, "steps": list(texts)})
+    assert prm800k_lines(chain) == [dumps_row(row) for row in prm800k_rows(plain)]

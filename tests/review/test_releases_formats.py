@@ -14,7 +14,7 @@ ratings = st.lists(st.sampled_from([-1, 0, 1, None]), min_size=1, max_size=8)
 
 @given(st.integers(1, 8).flatmap(lambda n: st.lists(st.lists(st.sampled_from([-1, 0, 1, None]), min_size=n,
                                                              max_size=n), min_size=1, max_size=5)))
-def test_the_numpy_consensus_is_review_aggregations_and_its_agreement_the_lowest_share(sets):
+def test_the_consensus_is_review_aggregations_and_its_agreement_the_lowest_share(sets):
     n = len(sets[0])
     got, agreement = _consensus(sets, n)
     assert got == consensus(sets, n)

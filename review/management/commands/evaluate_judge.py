@@ -1,5 +1,8 @@
-"""python manage.py evaluate_judge --release ID (--predictions FILE --judge NAME | --backend NAME [--request])
+"""python manage.py evaluate_judge --release ID (--predictions FILE --judge NAME [--pairs] | --backend NAME [--request])
        [--split test] [--resamples N]
+
+With --pairs the file holds a pairwise judge's picks on the release's preference pairs, each shown in both
+orders ({"id", "shown_first": "chosen"|"rejected", "picked": "first"|"second"}): the position-swap check.
 
 With --backend the judge is an oversight backend: --request asks it for a critique of every chain of the
 split (on the oversight workers; run again when they are done), and without it the finished critiques are
@@ -31,9 +34,12 @@ class Command(BaseCommand):
         parser.add_argument("--request", action="store_true", help="With --backend: ask it to critique the split.")
         parser.add_argument("--split", default="test")
         parser.add_argument("--resamples", type=int, default=1000)
+        parser.add_argument("--pairs", action="store_true",
+                            help="The file holds a pairwise judge's picks on the release's preference pairs in both "
+                                 "orders: the position-swap check.")
 
     def handle(self, *args, release: int, predictions: str, judge: str, split: str, resamples: int, backend: str,
-               request: bool, **options):
+               request: bool, pairs: bool = False, **options):
         target = DatasetRelease.objects.select_related("project").filter(pk=release).first()
         if target is None:
             raise CommandError(f"No release {release}.")
@@ -54,11 +60,16 @@ class Command(BaseCommand):
                     raise CommandError(f"{path}: no such file for --predictions.")
                 data = path.read_bytes()
             evaluation = evaluation_create(release=target, user=None, judge=judge, data=data, split=split,
-                                           resamples=resamples)
+                                           resamples=resamples, pairs=pairs and not backend)
         except StepwiseError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(orjson.dumps({"evaluation": evaluation.pk, **evaluation.results},
                                        option=orjson.OPT_INDENT_2).decode())
+        if evaluation.results.get("kind") == "position_swap":
+            consistency = evaluation.results["measures"].get("consistency", {}).get("value")
+            self.stderr.write(f"evaluation {evaluation.pk}: {judge} position-swap consistency {consistency} on "
+                              f"{evaluation.results['judged_both_orders']} pairs")
+            return
         average = evaluation.results["measures"].get("f1:average", {}).get("value")
         self.stderr.write(f"evaluation {evaluation.pk}: {judge} average F1 {average if average is None else round(average, 1)} "
                           f"on {evaluation.results['predicted']} chains")

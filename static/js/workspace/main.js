@@ -204,41 +204,54 @@ function stepLabel(i, label) {
   return parts.join(", ");
 }
 
+// Writes only what changed: a repaint of an unchanged row (the previous and next rows of every key)
+// then costs the browser no style invalidation, relayout or repaint.
+function setAttr(el, name, value) {
+  if (el.getAttribute(name) !== value) el.setAttribute(name, value);
+}
+
 function paintRow(el, i) {
   const label = labels.get(i);
   const after = labels.closedAt(i, mode);
-  el.dataset.rating = label.rating === null ? "" : String(label.rating);
+  const first = labels.firstError();
+  const rating = label.rating === null ? "" : String(label.rating);
+  if (el.dataset.rating !== rating) el.dataset.rating = rating;
   el.classList.toggle("current", i === current);
   el.classList.toggle("after-error", after);
-  el.classList.toggle("first-error", labels.firstError() === i);
+  el.classList.toggle("first-error", first === i);
   el.classList.toggle("match", matchSet.has(i));
-  el.tabIndex = i === current ? 0 : -1;
-  el.setAttribute("aria-label", stepLabel(i, label));
+  const tabIndex = i === current ? 0 : -1;
+  if (el.tabIndex !== tabIndex) el.tabIndex = tabIndex;
+  setAttr(el, "aria-label", stepLabel(i, label));
   for (const button of el.querySelectorAll("button.r")) {
-    button.setAttribute("aria-pressed", String(Number(button.dataset.value) === label.rating));
-    button.disabled = closed || after;
+    setAttr(button, "aria-pressed", String(Number(button.dataset.value) === label.rating));
+    if (button.disabled !== (closed || after)) button.disabled = closed || after;
   }
   const [flag, unsure, edit] = el.querySelectorAll("button.t");
-  flag.setAttribute("aria-pressed", String(label.flagged));
-  unsure.setAttribute("aria-pressed", String(label.unsure));
-  edit.setAttribute("aria-expanded", String(i === expanded));
-  flag.disabled = unsure.disabled = closed;
+  setAttr(flag, "aria-pressed", String(label.flagged));
+  setAttr(unsure, "aria-pressed", String(label.unsure));
+  setAttr(edit, "aria-expanded", String(i === expanded));
+  if (flag.disabled !== closed) flag.disabled = unsure.disabled = closed;
   edit.classList.toggle("has", Boolean(label.rationale || label.correction || label.error_type));
+  const badges = [];
+  if (first === i) badges.push(["first error", "b-error"]);
+  if (label.flagged) badges.push(["flagged", "b-flag"]);
+  if (label.unsure) badges.push(["unsure", "b-unsure"]);
+  if (label.error_type) badges.push([label.error_type, "b-type"]);
+  if (i !== expanded) {
+    if (label.rationale) badges.push([`Rationale: ${label.rationale.slice(0, 140)}${label.rationale.length > 140 ? "…" : ""}`, "b-text"]);
+    if (label.correction) badges.push([`Correction: ${label.correction.slice(0, 140)}${label.correction.length > 140 ? "…" : ""}`, "b-text"]);
+  }
   const meta = el.querySelector(".step-meta");
+  const signature = JSON.stringify(badges);
+  if (meta.dataset.badges === signature) return;
+  meta.dataset.badges = signature;
   meta.replaceChildren();
-  const badge = (text, cls) => {
+  for (const [text, cls] of badges) {
     const span = document.createElement("span");
     span.className = `badge ${cls}`;
-    span.textContent = text;
+    span.textContent = text; // text, never markup: rationales and error types are the annotator's input
     meta.appendChild(span);
-  };
-  if (labels.firstError() === i) badge("first error", "b-error");
-  if (label.flagged) badge("flagged", "b-flag");
-  if (label.unsure) badge("unsure", "b-unsure");
-  if (label.error_type) badge(label.error_type, "b-type");
-  if (i !== expanded) {
-    if (label.rationale) badge(`Rationale: ${label.rationale.slice(0, 140)}${label.rationale.length > 140 ? "…" : ""}`, "b-text");
-    if (label.correction) badge(`Correction: ${label.correction.slice(0, 140)}${label.correction.length > 140 ? "…" : ""}`, "b-text");
   }
   meta.hidden = !meta.firstChild;
 }
@@ -429,6 +442,11 @@ function textChanged(control) {
 const ratedBar = $("rated-bar");
 const ratedCount = $("rated-count");
 const suggestionEl = $("finish-suggestion");
+// A text or width written only when it differs: the summary is updated on every key.
+function setText(el, text, width = null) {
+  if (text !== null && el.textContent !== text) el.textContent = text;
+  if (width !== null && el.style.width !== width) el.style.width = width;
+}
 function updateSummary() {
   const first = labels.firstError();
   const reachable = mode === "first_error" && first !== -1 ? first + 1 : n;
@@ -437,16 +455,17 @@ function updateSummary() {
     ratedReachable = 0;
     for (let i = 0; i < reachable; i += 1) if (labels.ratingOf(i) !== null) ratedReachable += 1;
   }
-  ratedBar.style.width = `${(100 * ratedReachable) / Math.max(1, reachable)}%`;
-  ratedCount.textContent = `${labels.rated} of ${n} steps rated` + (first !== -1 ? ` · first error: step ${first + 1}` : "");
+  setText(ratedBar, null, `${(100 * ratedReachable) / Math.max(1, reachable)}%`);
+  setText(ratedCount, `${labels.rated} of ${n} steps rated` + (first !== -1 ? ` · first error: step ${first + 1}` : ""));
   const suggestion = labels.suggestion(mode);
   if (closed || !suggestion) {
-    suggestionEl.textContent = "";
+    setText(suggestionEl, "");
   } else {
     const name = (data.finishReasons.find(([value]) => value === suggestion) || [suggestion, suggestion])[1];
-    suggestionEl.textContent = `Suggested from your ratings: “${name}”${suggestion === "found_error" ? ` (step ${first + 1})` : ""}. Choose it yourself below.`;
+    setText(suggestionEl, `Suggested from your ratings: “${name}”${suggestion === "found_error" ? ` (step ${first + 1})` : ""}. Choose it yourself below.`);
   }
-  root.dataset.firstError = first === -1 ? "" : String(first);
+  const firstError = first === -1 ? "" : String(first);
+  if (root.dataset.firstError !== firstError) root.dataset.firstError = firstError;
 }
 
 // --- rail (minimap) ---------------------------------------------------------------------------------
