@@ -71,6 +71,9 @@ def annotate_next(request, slug):
     except NotFound as exc:
         raise _not_found(exc) from exc
     except PermissionDenied as exc:
+        if exc.field == "screening":  # below the screening pass mark: say so where the button is
+            messages.error(request, exc.message)
+            return redirect("project", slug=slug)
         raise Forbidden(exc.message) from exc
     if assignment is None:
         messages.info(request, "Nothing left in the queue for you in this project. Thank you!")

@@ -223,3 +223,20 @@ def test_the_periodic_task_opens_the_extra_slot_without_anyone_reading_the_queue
     assert done == {"qc": {"judged": 1, "opened": 0, "cleared": 0, "settled": 0, "escalated": 1, "dropped": 0}}
     assert "quiet" not in done  # no escalation there: its queue waits for its reviewers as before
     assert assignment_claim_next(project=project, user=users["ann4"]).chain.source_id == "c1"
+
+
+@pytest.mark.django_db
+def test_the_queue_page_shows_escalated_chains_under_their_own_tab(processbench, client):
+    from django.urls import reverse
+
+    project, users = processbench
+    annotate(project, users["ann1"], ERR1, chain="c1")
+    annotate(project, users["ann2"], ERR1, chain="c1")
+    annotate(project, users["ann3"], NONE, chain="c1")
+    client.force_login(users["rev"])
+    url = reverse("review-queue", args=[project.slug])
+    html = client.get(url).content.decode()
+    assert "Collecting more annotators" in html and "Dropped: no agreement" in html  # the tabs
+    assert 'data-chain="' not in html.split('id="review-queue"')[1].split("</table>")[0]  # open tab: empty
+    escalated = client.get(url, {"status": "escalated"}).content.decode()
+    assert "c1" in escalated.split('id="review-queue"')[1].split("</table>")[0]

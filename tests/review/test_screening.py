@@ -174,3 +174,13 @@ def test_the_policy_form_sets_escalation_and_the_pass_mark(gated, client):
     assert project.review_policy.max_annotators == 5 and project.review_policy.when_unresolved == "drop"
     page = client.post(url, {**form, "max_annotators": "3"}, follow=True).content.decode()
     assert "set max_annotators above min_annotators" in page and "Nothing was changed" in page
+
+
+def test_the_annotate_button_says_why_after_a_failed_screening(gated, client):
+    project, users = gated
+    annotate(project, users["ann2"], [1, 1, 1], chain="c1")
+    client.force_login(users["ann2"])
+    page = client.post(reverse("annotate-next", args=[project.slug]), follow=True)
+    assert page.redirect_chain[-1][0] == reverse("project", args=[project.slug])
+    assert "Your screening score is 67%" in page.content.decode()
+    assert not Assignment.objects.filter(annotator=users["ann2"], chain__source_id="c2").exists()
