@@ -62,7 +62,7 @@ lint: venv-dev
 	$(VENV)/bin/lint-imports
 
 check-compose: system-deps
-	SECRET_KEY=check ALLOWED_HOSTS=check POSTGRES_PASSWORD=check docker-compose -f docker-compose.yml config --quiet
+	SECRET_KEY=check ALLOWED_HOSTS=check POSTGRES_PASSWORD=check MINIO_ROOT_PASSWORD=check docker-compose -f docker-compose.yml config --quiet
 	@echo "docker-compose.yml: valid"
 
 test: venv-dev system-deps services lint js check-compose
