@@ -65,7 +65,7 @@ lint: venv-dev
 	$(VENV)/bin/lint-imports
 
 check-compose: system-deps
-	SECRET_KEY=check ALLOWED_HOSTS=check POSTGRES_PASSWORD=check docker-compose -f docker-compose.yml config --quiet
+	SECRET_KEY=check ALLOWED_HOSTS=check POSTGRES_PASSWORD=check MINIO_ROOT_PASSWORD=check docker-compose -f docker-compose.yml config --quiet
 	@echo "docker-compose.yml: valid"
 
 # The suite runs a critique through the embedded model (issue 8): `make test` builds it first (once per venv;

@@ -1,14 +1,13 @@
 """Websocket entry point: a page joins its project's group and receives events (imports, submissions)."""
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from .exceptions import NotFound
-from .realtime import project_group
+from .realtime import GroupConsumer, project_group
 from .selectors import project_get_for_user
 
 
-class ProjectConsumer(AsyncJsonWebsocketConsumer):
+class ProjectConsumer(GroupConsumer):
     async def connect(self):
         user = self.scope.get("user")
         slug = self.scope["url_route"]["kwargs"]["slug"]
@@ -20,13 +19,7 @@ class ProjectConsumer(AsyncJsonWebsocketConsumer):
         except NotFound:
             await self.close(code=4404)
             return
-        self.group = project_group(project.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code):
-        if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.join(project_group(project.pk))
 
     async def project_event(self, message):
         await self.send_json({"event": message["event"], "payload": message["payload"]})

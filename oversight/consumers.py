@@ -1,15 +1,15 @@
 """Websocket entry point: a page joins one chain's group and receives its runs' progress and results."""
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from annotation.exceptions import NotFound
+from annotation.realtime import GroupConsumer
 
 from .realtime import chain_group
 from .selectors import chain_get_for_user
 
 
-class OversightChainConsumer(AsyncJsonWebsocketConsumer):
+class OversightChainConsumer(GroupConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -21,13 +21,7 @@ class OversightChainConsumer(AsyncJsonWebsocketConsumer):
         except NotFound:
             await self.close(code=4404)
             return
-        self.group = chain_group(chain.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code):
-        if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.join(chain_group(chain.pk))
 
     async def oversight_event(self, message):
         await self.send_json({"event": message["event"], "payload": message["payload"]})

@@ -47,7 +47,7 @@ class WorkerProcess:
              "--loglevel=INFO", "--without-heartbeat", "--without-mingle", "--without-gossip"],
             cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
         self.started.append(self.process)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a loaded 2-core machine has taken over 30 s
         while b"ready." not in self.log.read_bytes():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"the worker did not start:\n{self.log.read_text(errors='replace')}")

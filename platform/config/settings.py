@@ -148,6 +148,24 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # without collectstatic while DEBUG is on.
 WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_ROOT = VAR_DIR / "media"
+# Uploaded files (imports): local files under MEDIA_ROOT in the embedded default; with STEPWISE_S3_BUCKET,
+# an S3-compatible store (MinIO in docker-compose.yml) through django-storages, so that a worker on another
+# machine reads what the web machine stored. Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+STEPWISE_S3_BUCKET = env_str("STEPWISE_S3_BUCKET")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if STEPWISE_S3_BUCKET:
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": STEPWISE_S3_BUCKET,
+        "endpoint_url": env_str("STEPWISE_S3_ENDPOINT_URL") or None,  # e.g. http://minio:9000; none: AWS
+        "region_name": env_str("STEPWISE_S3_REGION") or "us-east-1",
+        "addressing_style": "path",  # MinIO and most S3-compatible servers: bucket in the path
+        "file_overwrite": False,  # two uploads of the same name keep both
+        "default_acl": None,  # private: the bucket's policy decides, nothing is public
+        "querystring_auth": True,
+    }}
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

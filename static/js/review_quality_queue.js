@@ -67,7 +67,9 @@ function connect(delay = 1000) {
   socket.addEventListener("open", () => { root.dataset.live = "yes"; });
   socket.addEventListener("message", (event) => {
     const message = JSON.parse(event.data);
-    if (message.event === "assignment.submitted" || message.event === "review.changed") refresh();
+    // resync: the first message of every (re)connection; what happened while the page had no socket
+    // was not sent to it, so read the queue again.
+    if (["resync", "assignment.submitted", "review.changed"].includes(message.event)) refresh();
   });
   socket.addEventListener("close", () => {
     root.dataset.live = "no";

@@ -37,6 +37,8 @@ async def test_project_event_round_trip_through_redis(project, member_headers):
     communicator = WebsocketCommunicator(application, f"/ws/projects/{project.slug}/", headers=member_headers)
     connected, _ = await communicator.connect()
     assert connected
+    # The first message tells the client to read the state: nothing before it reaches the socket.
+    assert (await communicator.receive_json_from(timeout=5))["event"] == "resync"
     # The broadcast is what services call after commit; it goes out through the Redis layer.
     await sync_to_async(broadcast_project_event)(project.pk, "import.done", {"chains_created": 3})
     message = await communicator.receive_json_from(timeout=5)

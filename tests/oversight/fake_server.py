@@ -41,7 +41,7 @@ def step_number(request: dict) -> int:
 
 
 class FakeModelServer:
-    def __init__(self, latency: float = 0.0, max_concurrency: int = 0):
+    def __init__(self, latency: float = 0.0, max_concurrency: int = 0, port: int = 0):
         self.latency = latency
         # Like a model server's batch size: at most this many requests are served at once, the others
         # wait their turn (0: no limit).
@@ -50,6 +50,7 @@ class FakeModelServer:
                                                   "quote": ""})
         self.requests: list[dict] = []
         self.in_flight = 0
+        self.gone = False  # go_away(): every connection is dropped without an answer
         self.peak = 0
         self.busy_seconds = 0.0  # the sum of the time spent serving requests (from a slot taken to its reply)
         self._lock = threading.Lock()
@@ -73,6 +74,9 @@ class FakeModelServer:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if server.gone:
+                    self.close_connection = True
+                    return
                 with server._lock:
                     server.requests.append(body)
                 with server.slots:
@@ -90,6 +94,9 @@ class FakeModelServer:
             def _answer(self, body):
                 reply = server.script(body)
                 time.sleep(server.latency + reply.delay)
+                if server.gone:
+                    self.close_connection = True
+                    return
                 if reply.raw is not None:
                     payload = reply.raw
                 else:
@@ -111,7 +118,8 @@ class FakeModelServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # `port`: the address of a server that went away, to come back on (the backend's URL stays).
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.httpd.request_queue_size = 1024
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -119,6 +127,13 @@ class FakeModelServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def go_away(self) -> None:
+        """The machine goes away: no new connection is accepted, and the open ones (keep-alive) are dropped
+        without an answer, the requests in flight included."""
+        self.gone = True
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
     def __enter__(self) -> "FakeModelServer":
         self.thread.start()

@@ -1,6 +1,7 @@
 """Faults, with real parts: the web server (uvicorn) killed mid-save, PostgreSQL connections dropped or the
 database unreachable, Redis gone. Each proves nothing acknowledged is lost and the service recovers."""
 
+import contextlib
 import json
 import shutil
 import socket
@@ -222,5 +223,290 @@ def test_queued_imports_survive_a_broker_restart(web_process, worker_process, tm
         job = ImportJob.objects.get(pk=queued["id"])
         assert job.status == "done" and job.attempts == 1, job.errors
         assert Chain.objects.filter(project=project).count() == 20
+    finally:
+        end(redis)
+
+
+# --- oversight passes: the worker killed mid-pass, the model server failing ---------------------------
+
+STEPS = 6
+
+
+@pytest.fixture
+def model_server():
+    from tests.oversight.fake_server import FakeModelServer
+
+    with FakeModelServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pass_chain(transactional_db, make_user, model_server):
+    """A chain of STEPS steps, a backend on the fake model server (one request at a time, so a pass takes a
+    while and stores its results one by one), and a researcher of the project."""
+    from annotation.models import Chain, Role
+    from annotation.services import chains_import, membership_set, project_create
+    from oversight.models import ModelBackend
+
+    project = project_create(slug="faults", name="Faults")
+    row = {"id": "long", "problem": "Add the numbers 1 to 6.", "final_answer": "21",
+           "steps": [f"Adding {i}: the sum is {i * (i + 1) // 2}." for i in range(1, STEPS + 1)]}
+    chains_import(project=project, data=json.dumps([row]).encode(), fmt="stepwise", filename="long.json")
+    ModelBackend.objects.create(name="fake", base_url=model_server.base_url, model="fake-model", timeout_seconds=5,
+                                max_concurrency=1)
+    researcher = make_user("pass-researcher")
+    membership_set(project=project, user=researcher, role=Role.RESEARCHER)
+    return Chain.objects.get(project=project), researcher
+
+
+def run_as_the_api_shows_it(run, user) -> dict:
+    client = Client()
+    client.force_login(user)
+    response = client.get(f"/api/oversight/runs/{run.pk}/")
+    assert response.status_code == 200
+    return response.json()
+
+
+def wait_for(condition, what: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def assert_whole(run) -> None:
+    """Nothing half-written: one critique per step at most, each a complete row, the run's count matching."""
+    from oversight.models import Critique
+
+    rows = list(Critique.objects.filter(run=run).values_list("step_key", "verdict", "explanation"))
+    keys = [key for key, _, _ in rows]
+    assert len(keys) == len(set(keys)), f"a step was critiqued twice: {sorted(keys)}"
+    assert all(verdict in ("correct", "incorrect") and explanation for _, verdict, explanation in rows), rows
+    run.refresh_from_db()
+    assert run.done == len(rows), (run.done, len(rows))
+
+
+def test_a_pass_whose_worker_keeps_dying_fails_saying_so_and_a_retry_finishes_it(worker_process, pass_chain,
+                                                                                   model_server):
+    """The worker is SIGKILLed in the middle of the pass, three times, each time after it stored one more
+    result and while its next request is in flight; maintenance (Celery beat's runs_maintain, called here as
+    it would be once the heartbeat is stale) takes the run back twice, then fails it with the reason. What
+    was stored stays, each step once; a retry with a healthy worker asks only for the missing steps."""
+    import threading
+
+    from oversight.models import Critique, RunStatus
+    from oversight.services import run_request, run_retry, runs_maintain
+
+    chain, researcher = pass_chain
+    healthy = model_server.script
+    # The test decides how far each worker gets: `allowed` answers in all. A request of a worker that was
+    # killed meanwhile (an older epoch) is answered into the void without using one up.
+    gate = threading.Condition()
+    state = {"epoch": 0, "allowed": 0, "used": 0}
+
+    def gated(request):
+        with gate:
+            epoch = state["epoch"]
+            gate.wait_for(lambda: state["epoch"] != epoch or state["used"] < state["allowed"], timeout=120)
+            if state["epoch"] == epoch and state["used"] < state["allowed"]:
+                state["used"] += 1
+        return healthy(request)
+
+    def change(**values):
+        with gate:
+            for key, value in values.items():
+                state[key] += value
+            gate.notify_all()
+
+    model_server.script = gated
+    model_server.latency = 0.6  # past the writer's flush interval: each answer is stored as it arrives
+    run, _ = run_request(chain=chain, kind="critique", backend_name="fake")
+    for attempt in range(1, 4):
+        change(allowed=1)
+        worker = worker_process(queues="oversight").start()
+        wait_for(lambda n=attempt: Critique.objects.filter(run=run).count() == n, f"result {attempt}")
+        worker.kill()  # its next request is waiting at the gate: killed in flight
+        change(epoch=1)
+        run.refresh_from_db()
+        assert run.status == RunStatus.RUNNING and run.attempts == attempt
+        assert_whole(run)
+        outcome = runs_maintain(stale_seconds=0)
+        assert outcome == ({"requeued": [run.pk], "failed": []} if attempt < 3 else
+                           {"requeued": [], "failed": [run.pk]}), (attempt, outcome)
+    shown = run_as_the_api_shows_it(run, researcher)
+    assert shown["status"] == "failed" and "lost its worker 3 times" in shown["error"], shown
+    assert Critique.objects.filter(run=run).count() == 3
+    model_server.script = healthy
+    asked = len(model_server.requests)
+    run_retry(run=run)
+    worker_process(queues="oversight").start()
+    wait_for(lambda: (run.refresh_from_db() or run.status) == RunStatus.DONE, "the retried run to finish")
+    assert_whole(run)
+    assert Critique.objects.filter(run=run).count() == STEPS
+    assert len(model_server.requests) - asked == STEPS - 3  # the stored steps were not asked again
+
+
+def _slow(request):
+    from tests.oversight.fake_server import Reply
+
+    return Reply(json={"verdict": "correct", "confidence": 0.9, "explanation": "Fine.", "quote": ""}, delay=30)
+
+
+def _garbage(request):
+    from tests.oversight.fake_server import Reply
+
+    return Reply(raw=b"<html><body><h1>502 Bad Gateway</h1></body></html>")  # a proxy in front of the GPU box
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ("timeout", "timeout: no answer from"),
+    ("garbage", "bad_response"),
+    ("down", "unreachable"),
+])
+def test_a_failing_model_server_ends_the_pass_failed_with_the_reason(worker_process, pass_chain, model_server,
+                                                                       fault, message):
+    """Through a worker: the model server answers the first steps, then stops answering in time, answers
+    garbage, or goes away. The run ends failed with a message that says which; the steps answered before
+    are kept whole; once the server is healthy again a retry finishes the pass without asking twice."""
+    from oversight.models import Critique, ModelBackend, RunStatus
+    from oversight.services import run_request, run_retry
+    from tests.oversight.fake_server import FakeModelServer
+
+    chain, researcher = pass_chain
+    ModelBackend.objects.filter(name="fake").update(timeout_seconds=1)
+    healthy = model_server.script
+    answered = {"n": 0}
+
+    def script(request):
+        answered["n"] += 1
+        if answered["n"] <= 2:
+            return healthy(request)
+        if fault == "down":  # the third request is in flight when the machine goes away
+            deadline = time.monotonic() + 60
+            while not model_server.gone and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return healthy(request)
+        return {"timeout": _slow, "garbage": _garbage}[fault](request)
+
+    model_server.script = script
+    model_server.latency = 0.6  # past the writer's flush interval: each answer is stored as it arrives
+    run, _ = run_request(chain=chain, kind="critique", backend_name="fake")
+    worker_process(queues="oversight").start()
+    port = model_server.httpd.server_address[1]
+    if fault == "down":
+        wait_for(lambda: Critique.objects.filter(run=run).count() == 2, "the first results")
+        model_server.go_away()
+    wait_for(lambda: (run.refresh_from_db() or run.status) not in (RunStatus.RUNNING, RunStatus.QUEUED),
+             "the run to end", timeout=90)
+    shown = run_as_the_api_shows_it(run, researcher)
+    assert shown["status"] == "failed" and shown["error"].startswith(message), shown
+    assert_whole(run)
+    kept = Critique.objects.filter(run=run).count()
+    assert kept == 2, kept
+    # The server is healthy again (on the same address, for the one that went away).
+    replacement = FakeModelServer(port=port).__enter__() if fault == "down" else None
+    try:
+        server = replacement or model_server
+        server.script = healthy
+        asked = len(server.requests)
+        run_retry(run=run)
+        wait_for(lambda: (run.refresh_from_db() or run.status) == RunStatus.DONE, "the retried run", timeout=60)
+        assert_whole(run)
+        assert Critique.objects.filter(run=run).count() == STEPS
+        assert len(server.requests) - asked == STEPS - kept
+    finally:
+        if replacement:
+            replacement.__exit__(None, None, None)
+
+
+# --- websockets when Redis (the channel layer) goes away and comes back -------------------------------
+
+def ws_connect(server, path: str, cookie: str):
+    from websockets.sync.client import connect
+
+    return connect(server.url.replace("http://", "ws://") + path, open_timeout=10,
+                   additional_headers={"Cookie": cookie, "Origin": server.url})
+
+
+@contextlib.contextmanager
+def ws_reconnected(server, path: str, cookie: str, within: float = 20):
+    """As a page does: reconnect with backoff until a socket is accepted and its first message, `resync`,
+    comes (the web process's first use of a restarted Redis may still meet a dead pooled connection)."""
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+    deadline = time.monotonic() + within
+    while True:
+        stack = contextlib.ExitStack()
+        try:
+            socket = stack.enter_context(ws_connect(server, path, cookie))
+            first = json.loads(socket.recv(timeout=10))
+            break
+        except (ConnectionClosed, InvalidStatus) as exc:  # only while connecting: not the caller's errors
+            stack.close()
+            assert time.monotonic() < deadline, f"no socket was accepted after Redis came back: {exc!r}"
+            time.sleep(0.5)
+    with stack:
+        assert first["event"] == "resync", first
+        yield socket
+
+
+def ws_events(socket, until, timeout: float = 15) -> list[dict]:
+    seen = []
+    deadline = time.monotonic() + timeout
+    while not until(seen):
+        seen.append(json.loads(socket.recv(timeout=max(0.1, deadline - time.monotonic()))))
+    return seen
+
+
+def submit_next(server, project, user) -> int:
+    assignment = assignment_claim_next(project=project, user=user)
+    labels = [{"step": i, "rating": 1} for i in range(assignment.chain.step_count)]
+    status, body, _ = call(f"{server.url}/api/assignments/{assignment.pk}/submit/", "POST",
+                           {"version": assignment.version, "finish_reason": "solution", "labels": labels},
+                           token_for(user), timeout=30)
+    assert status == 200, body
+    return assignment.pk
+
+
+def test_websockets_are_closed_when_redis_goes_and_catch_up_when_it_is_back(web_process, tmp_path, imported,
+                                                                          annotator, annotator2):
+    """A page's socket gets the project's events through Redis. Redis is SIGKILLed: the server closes the
+    socket (1012, reconnect) instead of leaving it open and deaf; reconnecting while Redis is down is
+    refused at once, not left hanging; the submit made meanwhile succeeds though no one is told. Redis
+    comes back: the reconnected socket's first message is `resync`, the API read it asks for shows the
+    missed submission, and events flow again."""
+    from websockets.exceptions import ConnectionClosed
+
+    redis, port = start_redis(tmp_path)
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    try:
+        server = web_process(REDIS_URL=redis_url, CELERY_BROKER_URL=redis_url).start()
+        client = Client()
+        client.force_login(annotator)
+        cookie = f"sessionid={client.cookies['sessionid'].value}"
+        path = f"/ws/projects/{imported.slug}/"
+        with ws_connect(server, path, cookie) as socket:
+            assert json.loads(socket.recv(timeout=10))["event"] == "resync"
+            first = submit_next(server, imported, annotator2)
+            seen = ws_events(socket, lambda s: any(e["event"] == "assignment.submitted" for e in s))
+            assert {"event": "assignment.submitted", "payload": {"assignment": first}} in seen
+            end(redis)
+            with pytest.raises(ConnectionClosed) as closed:
+                ws_events(socket, lambda s: False, timeout=15)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012, closed.value
+        missed = submit_next(server, imported, annotator)  # saved; its broadcast is lost with Redis
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed) as refused, ws_connect(server, path, cookie) as socket:
+            ws_events(socket, lambda s: False, timeout=15)
+        assert refused.value.rcvd.code == 1013 and time.monotonic() - started < 15, refused.value
+        redis, _ = start_redis(tmp_path, port)
+        with ws_reconnected(server, path, cookie) as socket:
+            # What the page does on resync: read the state. The submission made during the outage is there.
+            status, mine, _ = call(f"{server.url}/api/projects/{imported.slug}/assignments/", token=token_for(annotator))
+            assert status == 200
+            assert any(a["id"] == missed and a["status"] == "submitted" for a in mine), mine
+            later = submit_next(server, imported, annotator2)
+            seen = ws_events(socket, lambda s: any(e["event"] == "assignment.submitted" for e in s))
+            assert {"event": "assignment.submitted", "payload": {"assignment": later}} in seen
     finally:
         end(redis)
