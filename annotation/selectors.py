@@ -2,7 +2,9 @@
 
 from dataclasses import dataclass
 
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from . import steps as step_store
@@ -18,6 +20,7 @@ from .models import (
     GuidelineVersion,
     ImportedLabelSet,
     Membership,
+    Problem,
     Project,
     Role,
     StepLabel,
@@ -238,17 +241,61 @@ def chain_list_for_project(*, project: Project, source_model: str = "", status: 
         chains = chains.filter(revision__gt=1)
     if q:
         chains = chains.filter(source_id__startswith=q)
-    if text:
+    common_text = False
+    if text and connection.vendor == "postgresql":
         # UPPER(statement) LIKE UPPER('%text%'): the expression the trigram index of migration 0008 is built on.
-        chains = chains.filter(problem__statement__icontains=text)
+        # PostgreSQL cannot estimate how many problems a contains-search matches (it guessed 32 of 100,000
+        # for a word in every one), so which plan it picked came down to its statistics: one walked every
+        # chain for a rare word combined with other filters (241 ms), another read all 100,000 problems for
+        # a common word (330 ms). So ask first, at most TEXT_PROBE + 1 problem ids through the trigram index:
+        # a text with fewer matches filters the chains by those ids (one array parameter, the chain_problem
+        # index); a common one is found walking the chains in id order, where its matches come early.
+        matching = list(Problem.objects.filter(project=project, statement__icontains=text).order_by()
+                        .values_list("id", flat=True)[:TEXT_PROBE + 1])
+        if len(matching) <= TEXT_PROBE:
+            chains = chains.filter(problem_id__in=RawSQL("SELECT unnest(%s::bigint[])", (matching,)))
+        else:
+            chains = chains.filter(problem__statement__icontains=text)
+            common_text = True
+    elif text:
+        chains = chains.filter(problem__statement__icontains=text)  # SQLite reads every row either way
     for spec in chain_filters():
         value = (contributed or {}).get(spec.name)
         if value is not None and value != "":
             chains = spec.apply(chains, project, value)
     if after is not None:
         chains = chains.filter(id__gt=after)
-    return list(chains.order_by("id").values("id", "source_id", "source_model", "step_count", "revision",
-                                             "held_slots", "is_gold", "is_screening", "priority")[:limit])
+    page = chains.order_by("id").values("id", "source_id", "source_model", "step_count", "revision",
+                                        "held_slots", "is_gold", "is_screening", "priority")[:limit]
+    if common_text and connection.vendor == "postgresql":
+        return _walk_in_id_order(page)
+    return list(page)
+
+
+# On PostgreSQL a contains-search matching more problems than this is "common": its chains are found walking
+# the project in id order. Fewer: they are read through the ids the trigram index gives (at most this many).
+TEXT_PROBE = 5_000
+
+
+def _walk_in_id_order(page: QuerySet) -> list[dict]:
+    """The page read along a chain index in id order, each chain's problem looked up by its key: the plan for
+    a text that many problems contain, where the first `limit` matches come early (about 20 ms at 100,000
+    chains). PostgreSQL has no hints and underestimates the matches, so the alternatives are ruled out for
+    this one statement: bitmap and sequential scans, the sort (what makes the id-order walk the only plan),
+    parallel workers (their start costs more than the walk). Slow only when the other filters exclude nearly
+    every chain the text matches (docs/benchmarks.md, chain list)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting, value in _WALK_SETTINGS:
+            cursor.execute(f"SET LOCAL {setting} = {value}")  # noqa: S608 (fixed names and values)
+        try:
+            return list(page)
+        finally:  # within a caller's transaction SET LOCAL would outlive this block: put them back
+            for setting, _value in _WALK_SETTINGS:
+                cursor.execute(f"SET LOCAL {setting} = DEFAULT")
+
+
+_WALK_SETTINGS = (("enable_bitmapscan", "off"), ("enable_seqscan", "off"), ("enable_sort", "off"),
+                  ("max_parallel_workers_per_gather", "0"))
 
 
 def chain_source_models(*, project: Project, limit: int = 100) -> list[str]:

@@ -118,7 +118,8 @@ def test_list_with_every_filter_is_one_query(judged, project, researcher, api_cl
     client = api_client(researcher)
     params = {"source_model": "m1", "status": "full", "q": "c", "text": "triangle", "review": "open",
               "review_flag": "step_disagreement", "agreement": "split", "alpha_below": 1}
-    with django_assert_max_num_queries(5):  # session, user, project, membership, the list
+    # session, user, project, membership, the list (and on PostgreSQL the text's probe of the problems)
+    with django_assert_max_num_queries(6 if connection.vendor == "postgresql" else 5):
         assert ids(client, project, **params) == ["c1"]
 
 
@@ -148,21 +149,63 @@ def test_page_filters_and_refuses_bad_values(judged, project, researcher, client
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
 def test_problem_search_can_use_the_trigram_index(judged, project):
     """The index's expression is the one Django's icontains writes: with scans of every row ruled out,
-    PostgreSQL reads problems through it (were the expressions different, only a scan would be left)."""
+    PostgreSQL reads problems through it (were the expressions different, only a scan would be left). The
+    selector's probe of the problems writes that condition (beside its project's, which on five rows the
+    planner reads through the project's own index instead)."""
+    import re
+
     from django.test.utils import CaptureQueriesContext
 
+    from annotation.models import Problem
     from annotation.selectors import chain_list_for_project
 
     with CaptureQueriesContext(connection) as run:
         assert [row["source_id"] for row in chain_list_for_project(project=project, text="zebra")] == ["c0", "c2"]
+        assert len(list(Problem.objects.filter(statement__icontains="zebra").values_list("id", flat=True))) == 2
+    probe = next(q["sql"] for q in run.captured_queries if 'FROM "annotation_problem"' in q["sql"])
+    text_only = run.captured_queries[-1]["sql"]
+    condition = re.search(r'UPPER\("annotation_problem"\."statement"::text\) LIKE UPPER\([^)]*\)', text_only)
+    assert condition and condition.group(0) in probe, (text_only, probe)
     with connection.cursor() as cursor:
         # No sequential scan, no index scan that filters every row, no per-chain lookup of its problem: what is
         # left to read problems is a bitmap scan, which needs an index that answers the condition.
         for setting in ("enable_seqscan", "enable_indexscan", "enable_nestloop"):
             cursor.execute(f"SET LOCAL {setting} = off")
-        cursor.execute(f"EXPLAIN {run.captured_queries[-1]['sql']}")  # the selector's query, as it was sent
+        cursor.execute(f"EXPLAIN {text_only}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "problem_statement_trgm_idx" in plan, plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the probe and the id-order walk are PostgreSQL's")
+@pytest.mark.parametrize("text", ["zebra", "triangle", "2 + 2", "qxqxq", "<script>"])
+def test_a_common_text_walked_in_id_order_lists_what_the_ids_path_lists(judged, project, monkeypatch, text):
+    """The two plans of a contains-search give the same rows, with and without other filters, page after
+    page; and the walk's planner settings do not outlive it inside the caller's transaction."""
+    from django.db import transaction
+
+    from annotation import selectors
+
+    def listing(**kw):
+        rows, after = [], None
+        while True:
+            page = selectors.chain_list_for_project(project=project, text=text, after=after, limit=2, **kw)
+            rows += [row["source_id"] for row in page]
+            if len(page) < 2:
+                return rows
+            after = page[-1]["id"]
+
+    expected = [f"c{i}" for i, problem in enumerate(PROBLEMS) if text.upper() in problem.upper()]
+    by_ids = listing(), listing(source_model="m0")
+    monkeypatch.setattr(selectors, "TEXT_PROBE", 0)  # every text is "common": the walk
+    with transaction.atomic(), connection.cursor() as cursor:
+        walked = listing(), listing(source_model="m0")
+        cursor.execute("SHOW enable_seqscan")
+        assert cursor.fetchone()[0] == "on"
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone()[0] != "0"
+    assert by_ids == walked
+    assert by_ids[0] == expected
+    assert by_ids[1] == [c for c in expected if int(c[1:]) % 2 == 0]
 
 
 SQLITE_RUN = """
