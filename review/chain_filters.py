@@ -16,8 +16,8 @@ from django.db.models.functions import Cast
 
 from annotation.chain_filters import ChainFilter, chain_filter_register
 
-from .quality.triage import REASON_TEXT
 from .quality_models import ItemStatus, ReviewItem
+from .reasons import REASON_TEXT
 
 UNJUDGED = "unjudged"
 REVIEW_CHOICES = (

@@ -18,19 +18,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..reasons import FLAG_REASONS, REASON_TEXT, RULE_REASONS  # noqa: F401 (re-exported)
 from .labels import RATINGS
-
-RULE_REASONS = {"any_step": "step_disagreement", "first_error": "first_error_disagreement", "alpha_below": "low_alpha"}
-FLAG_REASONS = ("outcome_process_mismatch", "fast_annotation", "far_from_consensus")
-REASON_TEXT = {
-    "step_disagreement": "Annotators rated a step differently",
-    "first_error_disagreement": "Annotators disagree on the first wrong step",
-    "low_alpha": "Agreement (α) on this chain is below the project's threshold",
-    "outcome_process_mismatch": "Right final answer, but a step was rated −1",
-    "fast_annotation": "An annotation was suspiciously fast",
-    "far_from_consensus": "One annotator is far from the others",
-    "no_agreement": "Still no agreement with the most annotators the policy collects",
-}
 
 
 @dataclass(frozen=True)
