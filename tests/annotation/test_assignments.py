@@ -1,7 +1,5 @@
 """The queue, autosave and submit: overlap k, isolation between annotators, idempotency, locking."""
 
-import threading
-
 import pytest
 from django.db import connection
 
@@ -17,6 +15,7 @@ from annotation.services import (
     membership_set,
     project_create,
 )
+from tests.concurrency import claim_at_once
 from tests.conftest import DEMO_DATA
 
 
@@ -77,26 +76,9 @@ def test_concurrent_claims_never_exceed_overlap_k(make_user):
     users = [make_user(f"r{i}") for i in range(8)]
     for user in users:
         membership_set(project=project, user=user, role=Role.ANNOTATOR)
-    barrier = threading.Barrier(len(users))
-    results, errors = [], []
-
-    def claim(user):
-        try:
-            barrier.wait()
-            assignment = assignment_claim_next(project=project, user=user)
-            results.append(assignment.chain_id if assignment else None)
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=claim, args=(u,)) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = claim_at_once(project, users)
     assert not errors
-    claimed = [r for r in results if r is not None]
+    claimed = [a.chain_id for _, a in results if a is not None]
     assert len(claimed) == 4  # 2 chains x k=2
     assert all(claimed.count(cid) == 2 for cid in set(claimed))
     assert Assignment.objects.count() == 4

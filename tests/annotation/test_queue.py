@@ -1,7 +1,6 @@
 """The queue under the authoring settings: expiry, removal of a member, one open assignment under
 concurrency, gold share, assignment order, the slot counter."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -26,6 +25,7 @@ from annotation.services import (
     project_create,
     project_update,
 )
+from tests.concurrency import claim_at_once
 
 
 def _chains(n: int, prefix: str = "c") -> bytes:
@@ -208,27 +208,10 @@ def test_ten_simultaneous_claims_by_one_user_leave_one_open_assignment(make_user
     users = [make_user(f"u{i}") for i in range(3)]
     for user in users:
         membership_set(project=project, user=user, role=Role.ANNOTATOR)
-    barrier = threading.Barrier(10 * len(users))
-    results, errors = [], []
-
-    def claim(user):
-        try:
-            barrier.wait()
-            assignment = assignment_claim_next(project=project, user=user)
-            results.append((user.pk, assignment.pk))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=claim, args=(u,)) for u in users for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = claim_at_once(project, [user for user in users for _ in range(10)])
     assert not errors
     for user in users:
-        answered = {pk for uid, pk in results if uid == user.pk}
+        answered = {a.pk for u, a in results if u.pk == user.pk}
         assert len(answered) == 1, f"{user}: every claim answers the same assignment"
         assert Assignment.objects.filter(annotator=user, status__in=("assigned", "in_progress")).count() == 1
     assert Assignment.objects.count() == 3
@@ -244,23 +227,8 @@ def test_fifty_annotators_claiming_at_once_take_distinct_chains(make_user):
     users = [make_user(f"m{i}") for i in range(20)]
     for user in users:
         membership_set(project=project, user=user, role=Role.ANNOTATOR)
-    barrier = threading.Barrier(len(users))
-    results, errors = [], []
-
-    def claim(user):
-        try:
-            barrier.wait()
-            results.append(assignment_claim_next(project=project, user=user).chain_id)
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=claim, args=(u,)) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    claims, errors = claim_at_once(project, users)
     assert not errors
+    results = [a.chain_id for _, a in claims]
     assert len(results) == len(set(results)) == 20
     assert _held_matches_slots(project)

@@ -2,8 +2,6 @@
 collects more annotators through extra overlap slots; agreement after that is a majority of at least
 min_annotators; at the maximum it goes to reviewers or is dropped (left out of exports), recorded."""
 
-import threading
-
 import orjson
 import pytest
 from django.db import connection
@@ -18,6 +16,7 @@ from review.quality_models import ItemStatus, ReviewItem
 from review.quality_selectors import review_queue_list
 from review.releases import _filters, write_release
 from review.selectors import export_rows
+from tests.concurrency import claim_at_once
 from tests.review.quality_helpers import annotate, chain, local_cache, make_project  # noqa: F401 (fixture)
 
 FIVE = ("ann1", "ann2", "ann3", "ann4", "ann5", "ann6")
@@ -183,24 +182,9 @@ def test_many_annotators_claiming_at_once_fill_an_escalated_chain_to_its_limit_a
     users = [make_user(f"e{i}") for i in range(12)]
     for user in users:
         membership_set(project=project, user=user, role=Role.ANNOTATOR)
-    barrier = threading.Barrier(len(users))
-    results, errors = [], []
-
-    def claim(user):
-        try:
-            barrier.wait()
-            results.append(assignment_claim_next(project=project, user=user).chain_id)
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=claim, args=(u,)) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    claims, errors = claim_at_once(project, users)
     assert not errors
+    results = [a.chain_id for _, a in claims]
     assert len(results) == len(set(results)) == 12
     assert set(escalated) <= set(results)  # the extra slots were served first
     rows = Chain.objects.filter(project=project).annotate(n=Count("assignments", filter=Q(assignments__slot__isnull=False)))
