@@ -25,15 +25,15 @@ import datetime
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):
     sys.path.insert(0, str(ROOT))
+from bench.claims import percentile, setup_env  # noqa: E402 (after the path above)
+
 OUT = ROOT / "bench" / "out"
 PASSWORD = "x-bench-12345"  # noqa: S105 (a bench user on a throwaway database)
 SLUG = "bench-chain-list-{}"
@@ -65,31 +65,6 @@ FILTERS = {
     "deep page (after 90% of ids)": {"after": "DEEP"},
     "model + review open + 'triangle'": {"source_model": "model-0", "review": "open", "text": "triangle"},
 }
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-def setup_env(database: str) -> None:
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stepwise")
-    url = urlsplit(base)._replace(path="/" + database)
-    if not url.scheme.startswith("postgres"):
-        sys.exit("The chain-list bench measures PostgreSQL: set DATABASE_URL to a postgres:// server.")
-    os.environ["DATABASE_URL"] = url.geturl()
-    os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
-    os.environ.setdefault("DEBUG", "false")
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
-    os.environ["DB_CONN_MAX_AGE"] = "0"
-    os.environ.pop("REDIS_URL", None)  # no broadcasts to a Redis the bench does not own
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT / "platform"))
-    subprocess.run(["psql", "-h", url.hostname or "127.0.0.1", "-p", str(url.port or 5432), "-U",
-                    url.username or "postgres", "-d", "postgres", "-c", f"CREATE DATABASE {database}"],
-                   capture_output=True, check=False)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True,
-                   env=os.environ.copy())
 
 
 def problem(i: int, rng: random.Random) -> str:

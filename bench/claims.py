@@ -54,9 +54,13 @@ def summary(values: list[float]) -> dict:
             "p99": round(percentile(values, 99), 2), "max": round(max(values), 2)}
 
 
-def setup_env() -> None:
+def setup_env(database: str = DB_NAME) -> None:
+    """Point this process at `database` on DATABASE_URL's PostgreSQL server, created and migrated if new
+    (bench/chain_list.py uses it too)."""
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/stepwise")
-    url = urlsplit(base)._replace(path="/" + DB_NAME)
+    url = urlsplit(base)._replace(path="/" + database)
+    if not url.scheme.startswith("postgres"):
+        sys.exit("This bench measures PostgreSQL: set DATABASE_URL to a postgres:// server.")
     os.environ["DATABASE_URL"] = url.geturl()
     os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
     os.environ.setdefault("DEBUG", "false")
@@ -66,7 +70,7 @@ def setup_env() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT / "platform"))
     subprocess.run(["psql", "-h", url.hostname or "127.0.0.1", "-p", str(url.port or 5432), "-U",
-                    url.username or "postgres", "-d", "postgres", "-c", f"CREATE DATABASE {DB_NAME}"],
+                    url.username or "postgres", "-d", "postgres", "-c", f"CREATE DATABASE {database}"],
                    capture_output=True, check=False)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True,
                    env=os.environ.copy())
