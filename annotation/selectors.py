@@ -214,7 +214,8 @@ CHAIN_PAGE = 50
 def chain_list_for_project(*, project: Project, source_model: str = "", status: str = "", flag: str = "",
                            q: str = "", text: str = "", after: int | None = None, limit: int = CHAIN_PAGE,
                            contributed: dict | None = None) -> list[dict]:
-    """A page of the project's chains (id order, after id `after`) with the filters given; one query.
+    """A page of the project's chains (id order, after id `after`) with the filters given; one query (two
+    with `text` on PostgreSQL: the probe of matching problems first).
 
     The chain's own filters are conditions on its row (held_slots counts slots, `revision` > 1 means
     edited), read through the (project, id) index; `text` is a contains-search of the problem statement
