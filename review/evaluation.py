@@ -16,7 +16,7 @@ Django; numpy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,13 +61,16 @@ def subset_of(source_id: str, metadata: dict) -> str:
     return str(value) if value else source_id.rsplit("-", 1)[0] if "-" in source_id else "all"
 
 
-def parse_predictions(lines: Sequence[bytes], gold: dict[str, GoldChain], *, limit_errors: int = 50) -> dict[str, Prediction]:
-    """JSON Lines {"id", "label"?, "step_scores"?}: every bad line is named; nothing is taken if one is bad."""
+def json_lines_with_ids(lines: Sequence[bytes], errors: list[str], *, id_is: str,
+                        limit_errors: int) -> Iterator[tuple[str, dict]]:
+    """("line N", object) for each non-blank line that is a JSON object with a string "id" (`id_is` says what
+    it names); a line that is not is added to `errors` with its number. Stops once `errors` holds
+    `limit_errors` (the caller's own errors count too)."""
     import orjson
 
-    errors: list[str] = []
-    out: dict[str, Prediction] = {}
     for number, raw in enumerate(lines, start=1):
+        if len(errors) >= limit_errors:
+            return
         if not raw.strip():
             continue
         where = f"line {number}"
@@ -77,8 +80,16 @@ def parse_predictions(lines: Sequence[bytes], gold: dict[str, GoldChain], *, lim
             errors.append(f"{where}: not JSON ({exc})")
             continue
         if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-            errors.append(f"{where}, field 'id': expected an object with the chain's id as a string")
+            errors.append(f"{where}, field 'id': expected an object with {id_is} as a string")
             continue
+        yield where, row
+
+
+def parse_predictions(lines: Sequence[bytes], gold: dict[str, GoldChain], *, limit_errors: int = 50) -> dict[str, Prediction]:
+    """JSON Lines {"id", "label"?, "step_scores"?}: every bad line is named; nothing is taken if one is bad."""
+    errors: list[str] = []
+    out: dict[str, Prediction] = {}
+    for where, row in json_lines_with_ids(lines, errors, id_is="the chain's id", limit_errors=limit_errors):
         chain = gold.get(row["id"])
         if chain is None:
             errors.append(f"{where}, field 'id': '{row['id'][:80]}' is not a chain of this release's split")
@@ -101,8 +112,6 @@ def parse_predictions(lines: Sequence[bytes], gold: dict[str, GoldChain], *, lim
                           f"got {str(label)[:40]}")
             continue
         out[row["id"]] = Prediction(label=label, step_scores=[float(s) for s in scores] if scores else None)
-        if len(errors) >= limit_errors:
-            break
     if errors:
         raise PredictionsError(errors)
     return out

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .evaluation import json_lines_with_ids
 from .quality.bootstrap import Measure, bootstrap_many
 
 ORDERS = ("chosen", "rejected")  # which item was shown first
@@ -40,22 +41,10 @@ class PairJudgementsError(ValueError):
 def parse_pair_judgements(lines: Sequence[bytes], pairs: set[str], *,
                           limit_errors: int = 50) -> dict[str, dict[str, str]]:
     """pair id -> {shown_first: picked}. Every bad line is named; nothing is taken if one is bad."""
-    import orjson
-
     errors: list[str] = []
     out: dict[str, dict[str, str]] = {}
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        where = f"line {number}"
-        try:
-            row = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            errors.append(f"{where}: not JSON ({exc})")
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-            errors.append(f"{where}, field 'id': expected an object with the preference pair's id as a string")
-        elif row["id"] not in pairs:
+    for where, row in json_lines_with_ids(lines, errors, id_is="the preference pair's id", limit_errors=limit_errors):
+        if row["id"] not in pairs:
             errors.append(f"{where}, field 'id': '{row['id'][:80]}' is not a preference pair of this release's split")
         elif row.get("shown_first") not in ORDERS:
             errors.append(f"{where}, field 'shown_first': expected 'chosen' or 'rejected' (which item the judge saw "
@@ -68,8 +57,6 @@ def parse_pair_judgements(lines: Sequence[bytes], pairs: set[str], *,
                           f"{row['shown_first']} item first")
         else:
             out.setdefault(row["id"], {})[row["shown_first"]] = row["picked"]
-        if len(errors) >= limit_errors:
-            break
     if errors:
         raise PairJudgementsError(errors)
     return out
