@@ -211,8 +211,10 @@ def _annotator_sets(chain_ids: list[int], meta: dict[int, tuple]) -> dict[int, l
     return by_chain
 
 
-def chain_records(*, project: Project, with_details: bool = True, only_labelled: bool = True) -> Iterator[ChainRecord]:
-    """Every chain of the project (with at least one label set, unless `only_labelled` is off), in id order.
+def chain_records(*, project: Project, with_details: bool = True, only_labelled: bool = True, after: int = 0,
+                  upto: int | None = None) -> Iterator[ChainRecord]:
+    """Every chain of the project (with at least one label set, unless `only_labelled` is off), in id order;
+    with `after` / `upto`, those whose id is in (after, upto] (a part of an export, review/export_parts.py).
 
     On PostgreSQL, outside a transaction, the next batch is read on a second connection while this one is
     turned into records: the database's work and Python's overlap, so an export takes about the longer of
@@ -221,8 +223,8 @@ def chain_records(*, project: Project, with_details: bool = True, only_labelled:
     """
     aggregated = _consensus_labels(project=project)
     if connection.vendor != "postgresql" or connection.in_atomic_block:
-        last_id = 0
-        while (batch := _fetch_batch(project.pk, last_id, with_details)) is not None:
+        last_id = after
+        while (batch := _fetch_batch(project.pk, last_id, with_details, BATCH, upto)) is not None:
             last_id = batch.last_id
             yield from _records_of(batch, only_labelled, aggregated)
         return
@@ -230,10 +232,10 @@ def chain_records(*, project: Project, with_details: bool = True, only_labelled:
     # peak stays where the plain path's is.
     size = BATCH // 2
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-prefetch") as pool:
-        pending = pool.submit(_fetch_batch, project.pk, 0, with_details, size)
+        pending = pool.submit(_fetch_batch, project.pk, after, with_details, size, upto)
         try:
             while (batch := pending.result()) is not None:
-                pending = pool.submit(_fetch_batch, project.pk, batch.last_id, with_details, size)
+                pending = pool.submit(_fetch_batch, project.pk, batch.last_id, with_details, size, upto)
                 yield from _records_of(batch, only_labelled, aggregated)
         finally:
             pending.cancel()
@@ -257,10 +259,14 @@ class _Batch:
     adjudicated: dict[int, dict[int, int]]
 
 
-def _fetch_batch(project_id: int, last_id: int, with_details: bool, size: int = BATCH) -> _Batch | None:
+def _fetch_batch(project_id: int, last_id: int, with_details: bool, size: int = BATCH,
+                 upto: int | None = None) -> _Batch | None:
     # A chain quality control dropped (its annotators still disagreed at the most the policy collects) is left
     # out; a reviewer's decision on it makes it resolved, and it comes back.
-    chains = list(Chain.objects.filter(project_id=project_id, id__gt=last_id).exclude(
+    chains = Chain.objects.filter(project_id=project_id, id__gt=last_id)
+    if upto is not None:
+        chains = chains.filter(id__lte=upto)
+    chains = list(chains.exclude(
         review_item__status=ItemStatus.DROPPED).order_by("id").values_list(
         "id", "source_id", "source_model", "problem__statement", "problem__reference_answer", "metadata",
         "revision")[:size])
@@ -316,22 +322,31 @@ def _rows(project: Project, fmt: str) -> Iterator[dict]:
             yield row
 
 
+def row_lines(*, project: Project, fmt: str, after: int = 0, upto: int | None = None) -> Iterator[bytes]:
+    """One JSON line (no newline) per row of `fmt`, in chain order, for the chains with id in (after, upto]."""
+    if fmt == "prm800k":
+        for record in chain_records(project=project, with_details=True, after=after, upto=upto):
+            yield from prm800k_lines(record)
+        return
+    build = _BUILDERS[fmt]
+    for record in chain_records(project=project, with_details=False, after=after, upto=upto):
+        row = build(record)
+        if row is not None:
+            yield dumps_row(row)
+
+
 def export_lines(*, project: Project, fmt: str) -> Iterator[bytes]:
-    """The export file as UTF-8 chunks: a JSON array for processbench (as its files are), JSON Lines otherwise."""
+    """The export file as UTF-8 chunks, a row each: a JSON array for processbench (as its files are), JSON Lines
+    otherwise. (review/export_parts.export_write writes the same bytes to a file, in two processes.)"""
     if fmt == "processbench":
         first = True
-        for row in _rows(project, fmt):
-            yield (b"[\n" if first else b",\n") + dumps_row(row)
+        for line in row_lines(project=project, fmt=fmt):
+            yield (b"[\n" if first else b",\n") + line
             first = False
         yield b"[]\n" if first else b"\n]\n"
         return
-    if fmt == "prm800k":
-        for record in chain_records(project=project, with_details=True):
-            for line in prm800k_lines(record):
-                yield line + b"\n"
-        return
-    for row in _rows(project, fmt):
-        yield dumps_row(row) + b"\n"
+    for line in row_lines(project=project, fmt=fmt):
+        yield line + b"\n"
 
 
 def export_counts(*, project: Project) -> dict:

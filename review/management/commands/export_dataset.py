@@ -13,9 +13,9 @@ from tqdm import tqdm
 
 from annotation.models import Chain, Project
 from oversight.exporting import oversight_export_lines
+from review.export_parts import export_write
 from review.exporters import FORMATS
 from review.releases_export import EXTRA_FORMATS, export_extra_lines, export_parquet
-from review.selectors import export_lines
 
 
 class Command(BaseCommand):
@@ -26,8 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--format", required=True, choices=[*FORMATS, *EXTRA_FORMATS, "oversight"])
         parser.add_argument("--out", required=True, help="Output path, or - for standard output (not for parquet).")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--processes", type=int, choices=[1, 2], default=2,
+                            help="prm800k, trl-stepwise, processbench on PostgreSQL: write a large project's second "
+                                 "half in a second process (default 2; 1: one process).")
 
-    def handle(self, *args, project: str, format: str, out: str, no_progress: bool, **options):
+    def handle(self, *args, project: str, format: str, out: str, no_progress: bool, processes: int = 2,
+               **options):
         target = Project.objects.filter(slug=project).first()
         if target is None:
             raise CommandError(f"No project '{project}'.")
@@ -48,22 +52,22 @@ class Command(BaseCommand):
             partial.replace(path)
             self.stdout.write(self.style.SUCCESS(f"{path}: parquet, {rows} rows."))
             return
-        if format == "oversight":  # one line per model-assistance result, not per chain
-            chunks = oversight_export_lines(project=target)
-        elif format in FORMATS:
-            chunks = export_lines(project=target, fmt=format)
-        else:
-            chunks = export_extra_lines(project=target, fmt=format)
         handle = sys.stdout.buffer if to_stdout else partial.open("wb")
         rows = 0
-        bar = tqdm(total=Chain.objects.filter(project=target).count(), unit="chain", file=self.stderr._out,
+        bar = tqdm(total=Chain.objects.filter(project=target).count(), unit="row", file=self.stderr._out,
                    disable=no_progress or to_stdout, leave=False)
         try:
-            for chunk in chunks:
-                handle.write(chunk)
-                rows += 1
-                if rows % 1000 == 0:
-                    bar.update(1000)
+            if format in FORMATS:
+                rows = export_write(project=target, fmt=format, handle=handle, parts=processes,
+                                    on_rows=lambda n: bar.update(n - bar.n)).rows
+            else:
+                chunks = (oversight_export_lines(project=target) if format == "oversight"  # a line per result
+                          else export_extra_lines(project=target, fmt=format))
+                for chunk in chunks:
+                    handle.write(chunk)
+                    rows += 1
+                    if rows % 1000 == 0:
+                        bar.update(1000)
         except BaseException:
             if not to_stdout:
                 handle.close()
@@ -74,4 +78,4 @@ class Command(BaseCommand):
         if not to_stdout:
             handle.close()
             partial.replace(path)
-            self.stdout.write(self.style.SUCCESS(f"{path}: {format}, {max(rows - (format == 'processbench'), 0)} rows."))
+            self.stdout.write(self.style.SUCCESS(f"{path}: {format}, {rows} rows."))
