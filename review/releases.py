@@ -30,6 +30,7 @@ from annotation.models import Project
 from annotation.realtime import broadcast_project_event
 from annotation.services.audit import audit_record
 
+from . import export_parts
 from . import releases_build as rb
 from .exporters import ChainRecord
 from .quality_models import ItemStatus, ReviewItem
@@ -186,23 +187,66 @@ def _pinned_from(release: DatasetRelease) -> dict[int, dict]:
 
 def write_release(*, project: Project, filters: dict, root: Path, name: str, version: str, description: str = "",
                   pinned: dict[int, dict] | None = None, oversight_upto: int | None = None,
-                  on_progress: Callable[[int], None] | None = None) -> dict:
+                  on_progress: Callable[[int], None] | None = None, parts: int = 1) -> dict:
     """Write every file of a release into `root` (which must not exist) and return its manifest.
 
     `oversight_upto`: the last oversight run a re-make may include (the original's), else the latest now.
+    `parts=2`: inside a REPEATABLE READ transaction of this connection's own (release_build's `_snapshot`), a
+    large release's second half of chains is written by a forked child reading the same snapshot
+    (review/export_parts.py), and appended: the same bytes as one process.
     """
     writer = rb.ReleaseWriter(root=root, formats=tuple(filters["formats"]), neutral=filters["neutral"])
     with_oversight = "oversight" in filters["formats"]
     placed: dict[str, tuple[str, int]] = {}  # source id -> (split, revision), for the oversight lines
-    read = 0
     # Chains quality control dropped (still no agreement at the most annotators its policy collects) stay out
     # of a new release; a re-make keeps what the original pinned.
     dropped = set() if pinned is not None else set(ReviewItem.objects.filter(
         project=project, status=ItemStatus.DROPPED).values_list("chain_id", flat=True))
-    for chain in release_chains(project=project, include_gold=filters["include_gold"],
-                                include_screening=filters["include_screening"],
-                                include_planted=filters["include_planted"], pinned=pinned,
-                                adjudicated=filters["label_source"] == LabelSource.ADJUDICATED):
+
+    def chains(writer: rb.ReleaseWriter, progress: Callable[[int], None] | None, **part) -> int:
+        return _write_chains(writer, release_chains(
+            project=project, include_gold=filters["include_gold"], include_screening=filters["include_screening"],
+            include_planted=filters["include_planted"], pinned=pinned,
+            adjudicated=filters["label_source"] == LabelSource.ADJUDICATED, **part),
+            filters=filters, pinned=pinned, dropped=dropped, placed=placed if with_oversight else None,
+            on_progress=progress)
+
+    split = _release_split(project, filters, pinned, parts)
+    if split is None:
+        read = chains(writer, on_progress)
+    else:
+        read = _write_in_two(writer, chains, split, root, on_progress)
+    if with_oversight:
+        oversight_upto = _oversight_lines(project, writer, placed, oversight_upto)
+    files = writer.close()
+    data_files = [f for f in files if f.kind != "selection"]
+    manifest: dict = {
+        "manifest_version": MANIFEST_VERSION, "project": project.slug, "name": name, "version": version,
+        "description": description, "filters": filters, "code_version": code_version(),
+        "libraries": _libraries(), "label_rule": _LABEL_RULE,
+        "counts": {"chains_read": read, "chains": writer.chains,
+                   "rows": {f"{f.kind}/{f.split}": f.rows for f in data_files},
+                   "left_out": dict(sorted(writer.left_out.items()))},
+        "selection": next(f.as_dict() for f in files if f.kind == "selection"),
+        "processes": 1 if split is None else 2,  # how it was written (the bytes are the same either way)
+    }
+    if with_oversight:
+        manifest["oversight_upto"] = oversight_upto
+    # The content hash covers every data file and the selection; the dataset card (made from this
+    # manifest) names it, and is listed with its own sha256 like every file.
+    manifest["content_hash"] = rb.content_hash(files)
+    if "parquet" in filters["formats"]:
+        files.append(writer.write_card(name=name, version=version, description=description, manifest=manifest))
+    manifest["files"] = [f.as_dict() for f in sorted(files, key=lambda f: f.path) if f.kind != "selection"]
+    (root / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    return manifest
+
+
+def _write_chains(writer: rb.ReleaseWriter, chains, *, filters: dict, pinned: dict[int, dict] | None, dropped: set,
+                  placed: dict | None, on_progress: Callable[[int], None] | None) -> int:
+    """Each chain's labels chosen, its split, its rows written; returns the chains read."""
+    read = 0
+    for chain in chains:
         read += 1
         if on_progress and read % PROGRESS_EVERY == 0:
             on_progress(read)
@@ -229,31 +273,57 @@ def write_release(*, project: Project, filters: dict, root: Path, name: str, ver
                      "annotator": [s[1] for s in used if s[0] == "annotator"],
                      "adjudicated": [s[1] for s in used if s[0] == "adjudicated"]}
         writer.add(rb.Entry(record=record, ratings=ratings, split=split, provenance=provenance, selection=selection))
-        if with_oversight:
+        if placed is not None:
             placed[chain.source_id] = (split, chain.revision)
-    if with_oversight:
-        oversight_upto = _oversight_lines(project, writer, placed, oversight_upto)
-    files = writer.close()
-    data_files = [f for f in files if f.kind != "selection"]
-    manifest: dict = {
-        "manifest_version": MANIFEST_VERSION, "project": project.slug, "name": name, "version": version,
-        "description": description, "filters": filters, "code_version": code_version(),
-        "libraries": _libraries(), "label_rule": _LABEL_RULE,
-        "counts": {"chains_read": read, "chains": writer.chains,
-                   "rows": {f"{f.kind}/{f.split}": f.rows for f in data_files},
-                   "left_out": dict(sorted(writer.left_out.items()))},
-        "selection": next(f.as_dict() for f in files if f.kind == "selection"),
-    }
-    if with_oversight:
-        manifest["oversight_upto"] = oversight_upto
-    # The content hash covers every data file and the selection; the dataset card (made from this
-    # manifest) names it, and is listed with its own sha256 like every file.
-    manifest["content_hash"] = rb.content_hash(files)
-    if "parquet" in filters["formats"]:
-        files.append(writer.write_card(name=name, version=version, description=description, manifest=manifest))
-    manifest["files"] = [f.as_dict() for f in sorted(files, key=lambda f: f.path) if f.kind != "selection"]
-    (root / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-    return manifest
+    return read
+
+
+def _release_split(project: Project, filters: dict, pinned: dict[int, dict] | None, parts: int) -> int | None:
+    """The chain id after which a second process writes the release, or None to write it in this one: Parquet
+    (row groups) and oversight lines (matched against every placed chain) are written by one process."""
+    if not export_parts.can_split(parts=parts) or {"parquet", "oversight"} & set(filters["formats"]):
+        return None
+    minimum = getattr(settings, "STEPWISE_EXPORT_SPLIT_MIN_CHAINS", export_parts.MIN_CHAINS)
+    if pinned is None:
+        return export_parts.median_chain_id(project.pk, minimum=minimum)
+    ids = sorted(pinned)
+    return ids[len(ids) // 2 - 1] if len(ids) >= max(minimum, 2) else None
+
+
+def _write_in_two(writer: rb.ReleaseWriter, chains, split: int, root: Path,
+                  on_progress: Callable[[int], None] | None) -> int:
+    """The chains up to `split` here, the rest in a forked child reading this transaction's snapshot."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        snapshot = cursor.fetchone()[0]
+    part_root = root.with_name(root.name + ".part2")
+    shutil.rmtree(part_root, ignore_errors=True)
+
+    def second_half(progress: Callable[[int], None]) -> dict:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursor.execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_name(snapshot)}'")  # noqa: S608 (checked)
+            theirs = rb.ReleaseWriter(root=part_root, formats=writer.formats, neutral=writer.neutral)
+            read = chains(theirs, progress, after=split)
+            files = theirs.close()
+        return {"read": read, "files": [f.as_dict() for f in files], "left_out": theirs.left_out,
+                "chains": theirs.chains}
+
+    part = export_parts.Part(second_half, directory=root.parent)
+    try:
+        mine = chains(writer, (lambda n: on_progress(n + part.done())) if on_progress else None, upto=split)
+        result = part.wait()
+        writer.merge(part_root, result)
+        return mine + result["read"]
+    finally:
+        part.cancel()
+        shutil.rmtree(part_root, ignore_errors=True)
+
+
+def _snapshot_name(name: str) -> str:
+    if not all(c in "0123456789ABCDEFabcdef-" for c in name):
+        raise ValueError(f"unexpected snapshot name {name!r}")
+    return name
 
 
 def _oversight_lines(project: Project, writer, placed: dict[str, tuple[str, int]], upto: int | None) -> int:
@@ -325,13 +395,16 @@ def release_build(*, release_id: int, on_progress: Callable[[int], None] | None 
     shutil.rmtree(partial, ignore_errors=True)
     try:
         pinned = _pinned_from(release.remade_from) if release.remade_from else None
+        # A second process only in a snapshot of this build's own: one inside a caller's transaction (tests)
+        # could not be shared (another session never sees what that transaction wrote).
+        parts = 1 if connection.in_atomic_block else 2
         atomic = _snapshot()
         try:
             manifest = write_release(project=release.project, filters=release.filters, root=partial, name=release.name,
                                      version=release.version, description=release.description, pinned=pinned,
                                      oversight_upto=(release.remade_from.manifest.get("oversight_upto")
                                                      if release.remade_from else None),
-                                     on_progress=progress)
+                                     on_progress=progress, parts=parts)
         finally:
             atomic.__exit__(None, None, None)
     except Exception as exc:

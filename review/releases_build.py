@@ -15,6 +15,7 @@ Nothing in a file depends on the time or the machine: the same records give the 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,22 @@ class _HashedFile:
         self.info.sha256 = self.digest.hexdigest()
         return self.info
 
+    def append(self, path: Path, rows: int) -> None:
+        """Another writer's closed file of the same kind after this one's lines (review/export_parts.py)."""
+        self._append_range(path, 0, None)
+        self.info.rows += rows
+
+    def _append_range(self, path: Path, start: int, stop: int | None) -> None:
+        self._flush()
+        with path.open("rb") as handle:
+            handle.seek(start)
+            left = (os.fstat(handle.fileno()).st_size if stop is None else stop) - start
+            while left > 0 and (block := handle.read(min(left, 1 << 20))):
+                left -= len(block)
+                self.digest.update(block)
+                self.handle.write(block)
+                self.info.bytes += len(block)
+
 
 class _JsonArrayFile(_HashedFile):
     def line(self, data: bytes) -> None:
@@ -110,6 +127,14 @@ class _JsonArrayFile(_HashedFile):
 
     def close(self, tail: bytes = b"") -> FileInfo:
         return super().close(b"[]\n" if self.info.rows == 0 else b"\n]\n")
+
+    def append(self, path: Path, rows: int) -> None:
+        # The other file is "[\n" row (",\n" row)* "\n]\n", or "[]\n" without rows: its rows go on this array.
+        if rows == 0:
+            return
+        self._write(b"[\n" if self.info.rows == 0 else b",\n")
+        self._append_range(path, 2, path.stat().st_size - 3)
+        self.info.rows += rows
 
 
 def sha256_of(path: Path) -> str:
@@ -158,6 +183,22 @@ class ReleaseWriter:
                 handle = _HashedFile(self.root, FileInfo(f"{kind}/{split}.jsonl", kind, split))
             self.files[key] = handle
         return handle
+
+    def merge(self, root: Path, part: dict) -> None:
+        """Append the closed files of the writer that wrote the chains after this one's (`root`, its result as
+        review/releases._write_in_two returns it): each file goes on the end of this writer's of the same path."""
+        for info in part["files"]:
+            if info["kind"] == "selection":
+                target = self.selection
+            else:
+                target = self._file(info["kind"], info["split"])
+                if target.info.path != info["path"]:
+                    raise ValueError(f"{info['path']}: no file of this release writes it")
+            target.append(root / info["path"], info["rows"])
+        for reason, count in part["left_out"].items():
+            self.left_out[reason] = self.left_out.get(reason, 0) + count
+        for split, count in part["chains"].items():
+            self.chains[split] = self.chains.get(split, 0) + count
 
     def oversight_line(self, split: str, line: bytes) -> None:
         """A line of oversight/exporting.py's format, kept as it is."""

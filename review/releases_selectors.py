@@ -182,8 +182,10 @@ _CHAIN_FIELDS = ("id", "source_id", "source_model", "problem__statement", "probl
 
 def release_chains(*, project: Project, include_gold: bool = True, include_screening: bool = True,
                    include_planted: bool = True, pinned: dict[int, dict] | None = None,
-                   every_annotator: bool = False, adjudicated: bool = False) -> Iterator[ChainRow]:
-    """The project's chains in id order with every label set, a batch at a time.
+                   every_annotator: bool = False, adjudicated: bool = False, after: int = 0,
+                   upto: int | None = None) -> Iterator[ChainRow]:
+    """The project's chains in id order with every label set, a batch at a time; with `after` / `upto`, those
+    whose id is in (after, upto] (a part of a release, review/export_parts.py).
 
     `pinned` (chain pk → {"revision", "reference", "annotator"}) reads only those chains, at those
     revisions, with those label sets (and, with `every_annotator`, every annotator's submitted labels
@@ -197,8 +199,11 @@ def release_chains(*, project: Project, include_gold: bool = True, include_scree
         base = base.filter(is_screening=False)
     if not include_planted:
         base = base.filter(planted__isnull=True)
-    pinned_ids = sorted(pinned) if pinned is not None else None
-    last_id, offset = 0, 0
+    if upto is not None:
+        base = base.filter(id__lte=upto)
+    pinned_ids = ([pk for pk in sorted(pinned) if after < pk and (upto is None or pk <= upto)]
+                  if pinned is not None else None)
+    last_id, offset = after, 0
     while True:
         if pinned_ids is not None:
             wanted = pinned_ids[offset:offset + BATCH]

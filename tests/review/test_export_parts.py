@@ -21,7 +21,7 @@ from annotation.services import (
 )
 from review.export_parts import Part, PartFailed, export_write, median_chain_id
 from review.selectors import export_lines
-from tests.conftest import FIXTURES
+from tests.conftest import DEMO_DATA, FIXTURES
 
 pytestmark = pytest.mark.django_db(transaction=True)  # outside a transaction: the only place an export forks
 
@@ -145,3 +145,41 @@ def test_the_command_writes_the_same_file_with_one_or_two_processes(project, tmp
         outs[processes] = out.read_bytes()
         assert "40 rows" in capsys.readouterr().out
     assert outs["1"] == outs["2"]
+
+
+LINE_FORMATS = ["prm800k", "trl-stepwise", "processbench", "math-shepherd", "preference", "openai-preference"]
+
+
+def test_a_release_in_two_processes_is_the_release_one_process_writes(project, annotator, settings, tmp_path):
+    from review.releases import release_build, release_create, release_remake
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    for name in ("processbench_gsm8k_excerpt.json", "processbench_math_excerpt.json"):
+        chains_import(project=project, data=(DEMO_DATA / name).read_bytes())
+    chains_import(project=project, data=(FIXTURES / "prm800k_sample.jsonl").read_bytes())
+    a = assignment_claim_next(project=project, user=annotator)
+    a = assignment_labels_save(assignment=a, user=annotator, version=a.version,
+                               labels=[LabelInput(0, 1), LabelInput(1, -1, correction="better")])
+    assignment_submit(assignment=a, user=annotator, finish_reason="found_error", version=a.version)
+
+    def build(version, label_source):
+        release = release_create(project=project, user=None, name="parts", version=version, formats=LINE_FORMATS,
+                                 test_fraction=0.3, label_source=label_source)
+        release = release_build(release_id=release.pk)
+        assert release.status == "done", release.error
+        return release
+
+    for label_source in ("reference", "consensus"):
+        settings.STEPWISE_EXPORT_SPLIT_MIN_CHAINS = 2
+        two = build(f"2-{label_source}", label_source)
+        settings.STEPWISE_EXPORT_SPLIT_MIN_CHAINS = 10**9
+        one = build(f"1-{label_source}", label_source)
+        assert (two.manifest["processes"], one.manifest["processes"]) == (2, 1)
+        assert two.content_hash == one.content_hash
+        assert {f["path"]: (f["sha256"], f["rows"]) for f in two.manifest["files"]} == \
+            {f["path"]: (f["sha256"], f["rows"]) for f in one.manifest["files"]}
+        assert two.manifest["counts"] == one.manifest["counts"]
+        assert sum(two.manifest["counts"]["chains"].values()) > 0
+        # and a re-make (one process, from the selection) gives the same sha256s
+        check = release_remake(release=two, out=tmp_path / f"again-{label_source}")
+        assert check["identical"]
