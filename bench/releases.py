@@ -99,13 +99,16 @@ def phase_release(version: str) -> dict:
     server = ie.ServerCpu()
     server_before = server.used() or 0.0
     cpu = ie.cpu_seconds()
+    memory = ie.MemorySampler()
     start = time.perf_counter()
     release = release_build(release_id=release.pk)
     seconds = time.perf_counter() - start
-    python_cpu = ie.cpu_seconds() - cpu
+    sampled = memory.stop()
+    python_cpu = ie.cpu_seconds() - cpu  # with the forked second process's (review/export_parts.py)
     server_cpu = (server.used() or 0.0) - server_before
     assert release.status == "done", release.error
-    return {"seconds": round(seconds, 2), "peak_mb": round(ie.peak_mb(), 1), "baseline_mb": round(baseline, 1),
+    return {"seconds": round(seconds, 2), "peak_mb": round(max(ie.peak_mb(), sampled["peak_pss_mb"]), 1),
+            "baseline_mb": round(baseline, 1), "processes": release.manifest["processes"], **sampled,
             "python_cpu": round(python_cpu, 2), "server_cpu": round(server_cpu, 2), "release": release.pk,
             "load": round(os.getloadavg()[0], 1),
             "rows": release.manifest["counts"]["rows"], "bytes": sum(f["bytes"] for f in release.manifest["files"])}

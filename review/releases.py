@@ -303,7 +303,8 @@ def _write_in_two(writer: rb.ReleaseWriter, chains, split: int, root: Path,
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             cursor.execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_name(snapshot)}'")  # noqa: S608 (checked)
-            theirs = rb.ReleaseWriter(root=part_root, formats=writer.formats, neutral=writer.neutral)
+            # Not hashed: the parent hashes these bytes where they land in its files.
+            theirs = rb.ReleaseWriter(root=part_root, formats=writer.formats, neutral=writer.neutral, hashed=False)
             read = chains(theirs, progress, after=split)
             files = theirs.close()
         return {"read": read, "files": [f.as_dict() for f in files], "left_out": theirs.left_out,
