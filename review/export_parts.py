@@ -118,7 +118,11 @@ class Part:
         return struct.unpack("<q", self._counter[:8])[0]
 
     def wait(self) -> Any:
-        _pid, status = os.waitpid(self.pid, 0)
+        try:
+            _pid, status = os.waitpid(self.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:  # reaped by a SIGCHLD handler of the host process: the result file tells
+            code = None
         self._waited = True
         try:
             outcome = orjson.loads(self._result.read_bytes() or b"{}")
@@ -126,9 +130,9 @@ class Part:
             outcome = {}
         finally:
             self._result.unlink(missing_ok=True)
-        if os.waitstatus_to_exitcode(status) != 0 or "ok" not in outcome:
-            raise PartFailed(outcome.get("error") or f"the export's second process ended with status "
-                                                    f"{os.waitstatus_to_exitcode(status)} and no result")
+        if code not in (0, None) or "ok" not in outcome:
+            raise PartFailed(outcome.get("error") or f"the export's second process ended with status {code} "
+                                                    "and no result")
         return outcome["ok"]
 
     def cancel(self) -> None:
@@ -136,7 +140,8 @@ class Part:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
-        os.waitpid(self.pid, 0)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
         self._waited = True
         self._result.unlink(missing_ok=True)
 

@@ -183,3 +183,26 @@ def test_a_release_in_two_processes_is_the_release_one_process_writes(project, a
         # and a re-make (one process, from the selection) gives the same sha256s
         check = release_remake(release=two, out=tmp_path / f"again-{label_source}")
         assert check["identical"]
+
+
+def test_a_release_built_by_the_exports_worker_forks_and_gives_the_same_bytes(project, worker_process, settings):
+    """A real Celery worker (its own process, the exports queue) builds the release in two processes; the same
+    release built here in one gives the same sha256s."""
+    import time
+
+    from review.releases import release_build, release_create
+
+    chains_import(project=project, data=b"\n".join(labelled(i) for i in range(50)), filename="a.jsonl")
+    worker_process(queues="exports", STEPWISE_EXPORT_SPLIT_MIN_CHAINS="2").start()
+    queued = release_create(project=project, user=None, name="worker", version="2", formats=LINE_FORMATS,
+                            test_fraction=0.3)
+    deadline = time.monotonic() + 90
+    while (queued := type(queued).objects.get(pk=queued.pk)).status in ("queued", "building"):
+        assert time.monotonic() < deadline, "the exports worker never built the release"
+        time.sleep(0.2)
+    assert queued.status == "done", queued.error
+    settings.STEPWISE_EXPORT_SPLIT_MIN_CHAINS = 10**9
+    here = release_build(release_id=release_create(project=project, user=None, name="worker", version="1",
+                                                   formats=LINE_FORMATS, test_fraction=0.3, enqueue=False).pk)
+    assert (queued.manifest["processes"], here.manifest["processes"]) == (2, 1)
+    assert queued.content_hash == here.content_hash
