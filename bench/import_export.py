@@ -7,7 +7,8 @@ Generates bench/out/processbench_<chains>x<steps>_s<seed>.json (kept for the nex
 benchmark project, then runs each phase in a fresh subprocess so its peak memory (ru_maxrss) is its
 own: the import (chains_import streaming the file from disk, as `manage.py import_chains` does; with
 --sizes, also of files of other sizes, for memory against size), one export per format
-(export_lines, as `manage.py export_dataset` writes it), each export `--repeat` times keeping the
+(export_write, as `manage.py export_dataset` writes it: two processes from 20,000 chains; memory is then
+the PSS of both), each export `--repeat` times keeping the
 fastest. Checks that the processbench export parses to exactly the generated file and that
 trl-stepwise matches its labels, then writes the figures into docs/benchmarks.md between the
 `bench:results` markers. With --peer, Label Studio 1.23.2 then imports and exports the same file in
@@ -403,7 +404,7 @@ def write_docs(report: dict) -> None:
         f"Input: {report['chains']:,} chains, {imp['result']['steps_created']:,} steps "
         f"({report['input_mb']:.0f} MB of JSON), {imp['problems']:,} distinct problems.",
         "",
-        "| phase | seconds | CPU s: Python / PostgreSQL | peak RSS (MB) | rows / size | target | |",
+        "| phase | seconds | CPU s: Python / PostgreSQL | peak memory (MB) | rows / size | target | |",
         "| --- | ---: | ---: | ---: | --- | --- | --- |",
     ]
     target = TARGET_IMPORT_S if not peer else round(peer["import_seconds"] / 3, 1)
@@ -444,8 +445,9 @@ def write_docs(report: dict) -> None:
                          for fmt in EXPORTS) + ".")
     lines += [
         f"A bare process (Python, Django set up, connected) peaks at about {imp['baseline_mb']:.0f} MB "
-        "before any work; the figures above include it. CPU seconds are the Python process's and its "
-        "PostgreSQL backend's (from /proc).",
+        "before any work; the figures above include it. An export of 20,000 chains or more runs in two "
+        "processes (review/export_parts.py): its memory is the PSS of both together, its CPU both processes' "
+        "and their PostgreSQL backends' (from /proc).",
         "Check: " + ("the processbench export parses to exactly the generated file (every label identical), "
                      "trl-stepwise matches the labels, prm800k has a row per chain."
                      if not report["problems"] else "FAILED: " + "; ".join(report["problems"])),

@@ -166,13 +166,13 @@ def write_docs(results: list[dict], command: str) -> None:
     ls = LABEL_STUDIO_50K
     lines = [START, f"Last run: {datetime.date.today()} on {os.cpu_count()} cores, Python {platform.python_version()}; "
              f"load average {load:.1f} at the end (a shared machine). Command: `python bench/releases.py {command}`", "",
-             "| chains | label sets | release prm800k + trl-stepwise: wall (s) | CPU s: Python / PostgreSQL | "
+             "| chains | label sets | processes | release prm800k + trl-stepwise: wall (s) | CPU s: Python / PostgreSQL | "
              "peak memory (MB) | rows prm800k / trl | files (MB) | re-made identical | load |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: |"]
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: |"]
     for r in results:
         prm = sum(v for k, v in r["rows"].items() if k.startswith("prm800k/"))
         trl = sum(v for k, v in r["rows"].items() if k.startswith("trl-stepwise/"))
-        lines.append(f"| {r['size']:,} | {r['chains'] * 3:,} | {r['seconds']} | {r['python_cpu']} / "
+        lines.append(f"| {r['size']:,} | {r['chains'] * 3:,} | {r.get('processes', 1)} | {r['seconds']} | {r['python_cpu']} / "
                      f"{r.get('server_cpu', '?')} | {r['peak_mb']} | {prm:,} / {trl:,} | {r['bytes'] / 2**20:.1f} | "
                      f"{'yes' if r['identical'] else '**no**'} | {r.get('load', '?')} |")
     at_50k = next((r for r in results if r["size"] == 50000), None)
@@ -183,7 +183,9 @@ def write_docs(results: list[dict], command: str) -> None:
                   f"of the same 50,000 chains in docs/benchmarks.md's last peer run: {ls['seconds']} s wall, "
                   f"{ls['cpu']:.1f} CPU s (not re-run here). Against it, this build at 50,000 chains: "
                   f"{ls['seconds'] / at_50k['seconds']:.1f}× by wall time, {ls['cpu'] / cpu:.1f}× by CPU time "
-                  f"({cpu:.1f} s, Python + PostgreSQL)."]
+                  f"({cpu:.1f} s, Python + PostgreSQL).",
+                  "Memory: the peak of this process's RSS and of the PSS of it and its forked second process "
+                  "together (review/export_parts.py), whichever is larger; CPU includes the second process's."]
     lines.append(END)
     text = ie.DOCS.read_text()
     block = "\n".join(lines)
