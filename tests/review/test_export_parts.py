@@ -183,6 +183,14 @@ def test_a_release_in_two_processes_is_the_release_one_process_writes(project, a
         # and a re-make (one process, from the selection) gives the same sha256s
         check = release_remake(release=two, out=tmp_path / f"again-{label_source}")
         assert check["identical"]
+        # as does a new release made from its selection (pinned) in two processes
+        settings.STEPWISE_EXPORT_SPLIT_MIN_CHAINS = 2
+        pinned = release_build(release_id=release_create(
+            project=project, user=None, name="parts", version=f"2-{label_source}-again", formats=LINE_FORMATS,
+            test_fraction=0.3, label_source=label_source, remade_from=two, enqueue=False).pk)
+        chosen = sum(two.manifest["counts"]["chains"].values())  # a selection of one chain is not cut in two
+        assert pinned.manifest["processes"] == (2 if chosen >= 2 else 1)
+        assert pinned.content_hash == two.content_hash
 
 
 def test_a_release_built_by_the_exports_worker_forks_and_gives_the_same_bytes(project, worker_process, settings):
