@@ -48,8 +48,10 @@ if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is empty and DEBUG is off: list the host names this site answers to.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# Not "daphne": as an app it only swaps `runserver` for its ASGI one, and loading it puts Twisted in every process
+# (41 MB of each Celery worker, export and uvicorn worker). The servers are started as programs (uvicorn in the
+# demo and production, `python -m daphne` in the browser tests), which import what they need.
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
