@@ -305,14 +305,15 @@ def _write_in_two(writer: rb.ReleaseWriter, chains, split: int, root: Path,
             cursor.execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_name(snapshot)}'")  # noqa: S608 (checked)
             # Not hashed: the parent hashes these bytes where they land in its files.
             theirs = rb.ReleaseWriter(root=part_root, formats=writer.formats, neutral=writer.neutral, hashed=False)
-            read = chains(theirs, progress, after=split)
+            read = chains(theirs, progress, after=split, batch=export_parts.PART_BATCH // 2)
             files = theirs.close()
         return {"read": read, "files": [f.as_dict() for f in files], "left_out": theirs.left_out,
                 "chains": theirs.chains}
 
     part = export_parts.Part(second_half, directory=root.parent)
     try:
-        mine = chains(writer, (lambda n: on_progress(n + part.done())) if on_progress else None, upto=split)
+        mine = chains(writer, (lambda n: on_progress(n + part.done())) if on_progress else None, upto=split,
+                      batch=export_parts.PART_BATCH // 2)  # half of one process's (releases_selectors.BATCH)
         result = part.wait()
         writer.merge(part_root, result)
         return mine + result["read"]

@@ -183,7 +183,7 @@ _CHAIN_FIELDS = ("id", "source_id", "source_model", "problem__statement", "probl
 def release_chains(*, project: Project, include_gold: bool = True, include_screening: bool = True,
                    include_planted: bool = True, pinned: dict[int, dict] | None = None,
                    every_annotator: bool = False, adjudicated: bool = False, after: int = 0,
-                   upto: int | None = None) -> Iterator[ChainRow]:
+                   upto: int | None = None, batch: int = BATCH) -> Iterator[ChainRow]:
     """The project's chains in id order with every label set, a batch at a time; with `after` / `upto`, those
     whose id is in (after, upto] (a part of a release, review/export_parts.py).
 
@@ -206,8 +206,8 @@ def release_chains(*, project: Project, include_gold: bool = True, include_scree
     last_id, offset = after, 0
     while True:
         if pinned_ids is not None:
-            wanted = pinned_ids[offset:offset + BATCH]
-            offset += BATCH
+            wanted = pinned_ids[offset:offset + batch]
+            offset += batch
             if not wanted:
                 return
             chains = list(Chain.objects.filter(project=project, id__in=wanted).order_by("id")
@@ -216,7 +216,7 @@ def release_chains(*, project: Project, include_gold: bool = True, include_scree
                 missing = sorted(set(wanted) - {c[0] for c in chains})[:5]
                 raise NotFound(f"chains {missing} of the release's selection no longer exist; it cannot be re-made.")
         else:
-            chains = list(base.filter(id__gt=last_id).order_by("id").values_list(*_CHAIN_FIELDS)[:BATCH])
+            chains = list(base.filter(id__gt=last_id).order_by("id").values_list(*_CHAIN_FIELDS)[:batch])
             if not chains:
                 return
             last_id = chains[-1][0]

@@ -212,7 +212,7 @@ def _annotator_sets(chain_ids: list[int], meta: dict[int, tuple]) -> dict[int, l
 
 
 def chain_records(*, project: Project, with_details: bool = True, only_labelled: bool = True, after: int = 0,
-                  upto: int | None = None) -> Iterator[ChainRecord]:
+                  upto: int | None = None, batch: int = BATCH) -> Iterator[ChainRecord]:
     """Every chain of the project (with at least one label set, unless `only_labelled` is off), in id order;
     with `after` / `upto`, those whose id is in (after, upto] (a part of an export, review/export_parts.py).
 
@@ -224,19 +224,19 @@ def chain_records(*, project: Project, with_details: bool = True, only_labelled:
     aggregated = _consensus_labels(project=project)
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         last_id = after
-        while (batch := _fetch_batch(project.pk, last_id, with_details, BATCH, upto)) is not None:
-            last_id = batch.last_id
-            yield from _records_of(batch, only_labelled, aggregated)
+        while (read := _fetch_batch(project.pk, last_id, with_details, batch, upto)) is not None:
+            last_id = read.last_id
+            yield from _records_of(read, only_labelled, aggregated)
         return
     # Two batches are in memory at once here (the one written, the one read): half the size each, so the
     # peak stays where the plain path's is.
-    size = BATCH // 2
+    size = max(batch // 2, 1)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-prefetch") as pool:
         pending = pool.submit(_fetch_batch, project.pk, after, with_details, size, upto)
         try:
-            while (batch := pending.result()) is not None:
-                pending = pool.submit(_fetch_batch, project.pk, batch.last_id, with_details, size, upto)
-                yield from _records_of(batch, only_labelled, aggregated)
+            while (read := pending.result()) is not None:
+                pending = pool.submit(_fetch_batch, project.pk, read.last_id, with_details, size, upto)
+                yield from _records_of(read, only_labelled, aggregated)
         finally:
             pending.cancel()
             pool.submit(_close_connection)  # on the prefetch thread: its own connection
@@ -322,14 +322,15 @@ def _rows(project: Project, fmt: str) -> Iterator[dict]:
             yield row
 
 
-def row_lines(*, project: Project, fmt: str, after: int = 0, upto: int | None = None) -> Iterator[bytes]:
+def row_lines(*, project: Project, fmt: str, after: int = 0, upto: int | None = None,
+              batch: int = BATCH) -> Iterator[bytes]:
     """One JSON line (no newline) per row of `fmt`, in chain order, for the chains with id in (after, upto]."""
     if fmt == "prm800k":
-        for record in chain_records(project=project, with_details=True, after=after, upto=upto):
+        for record in chain_records(project=project, with_details=True, after=after, upto=upto, batch=batch):
             yield from prm800k_lines(record)
         return
     build = _BUILDERS[fmt]
-    for record in chain_records(project=project, with_details=False, after=after, upto=upto):
+    for record in chain_records(project=project, with_details=False, after=after, upto=upto, batch=batch):
         row = build(record)
         if row is not None:
             yield dumps_row(row)
