@@ -148,6 +148,19 @@ def seed(chains: int, annotators: int, done: float, k: int, reseed: bool = False
     return project, users
 
 
+def pressure() -> dict:
+    """Linux pressure stall information, `some avg10` (% of the last 10 s some task waited for the CPU / for
+    I/O): on a shared machine this says more than the load average about what else ran."""
+    found = {}
+    for kind in ("cpu", "io"):
+        try:
+            line = Path(f"/proc/pressure/{kind}").read_text().splitlines()[0]
+            found[kind] = float(line.split("avg10=")[1].split()[0])
+        except (OSError, IndexError, ValueError):
+            pass
+    return found
+
+
 def claim_service():
     """`assignment_claim_next` from the module named by STEPWISE_BENCH_CLAIM_MODULE (--claim-module), by default
     the project's: a before/after comparison in one session runs a copy of the old module beside the new."""
@@ -201,7 +214,8 @@ def claim_run(project, users, claims: int, paced: bool) -> list[float]:
 
 def serial_run(project, users, claims: int, profile: str | None = None) -> dict:
     """Claims served one after another from one thread (annotators in turn, each claim's assignment then
-    submitted, not timed): queries per claim and their time as Django records them, Python CPU and wall.
+    submitted, not timed): queries per claim, this process's CPU, wall, and wall less CPU (`wait_ms`: round
+    trips, PostgreSQL's work and its commit, waiting for a core; Django's per-query times have 1 ms steps).
     With `profile`, a cProfile of the claims is written there (pstats format)."""
     import cProfile
 
@@ -211,7 +225,7 @@ def serial_run(project, users, claims: int, profile: str | None = None) -> dict:
     from annotation.models import Assignment, AssignmentStatus
 
     assignment_claim_next = claim_service()
-    walls, cpus, sql, counts = [], [], [], []
+    walls, cpus, waits, counts = [], [], [], []
     profiler = cProfile.Profile() if profile else None
     for n in range(claims):
         user = users[n % len(users)]
@@ -225,13 +239,13 @@ def serial_run(project, users, claims: int, profile: str | None = None) -> dict:
             walls.append((time.perf_counter() - wall) * 1000)
             cpus.append((time.process_time() - cpu) * 1000)
         counts.append(len(captured.captured_queries))
-        sql.append(sum(float(q["time"]) for q in captured.captured_queries) * 1000)
+        waits.append(walls[-1] - cpus[-1])
         if assignment is not None:
             Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED)
     if profiler:
         profiler.dump_stats(profile)
     last = captured.captured_queries
-    return {"queries": summary(counts), "sql_ms": summary(sql), "cpu_ms": summary(cpus), "wall_ms": summary(walls),
+    return {"queries": summary(counts), "wait_ms": summary(waits), "cpu_ms": summary(cpus), "wall_ms": summary(walls),
             "last_claim_sql": [q["sql"][:300] for q in last]}
 
 
@@ -361,7 +375,7 @@ def main() -> None:
 
     django.setup()
     project, users = seed(args.chains, args.annotators, args.done, args.k, reseed=args.reseed)
-    load = os.getloadavg()[0]
+    load, stall = os.getloadavg()[0], pressure()
     if args.seed_only:
         return
     if args.serial:
@@ -370,11 +384,15 @@ def main() -> None:
     from annotation.models import Assignment
 
     assignments = Assignment.objects.filter(project=project).count()
+    phase_s, started = {}, time.perf_counter()
     burst = claim_run(project, users, args.claims, paced=False)
+    phase_s["burst"], started = round(time.perf_counter() - started, 1), time.perf_counter()
     print("burst", summary(burst), file=sys.stderr)
     paced = claim_run(project, users, args.claims, paced=True)
+    phase_s["paced"], started = round(time.perf_counter() - started, 1), time.perf_counter()
     print("paced", summary(paced), file=sys.stderr)
     spread = paced_processes(args.annotators, args.claims, args.processes)
+    phase_s["paced, processes"] = round(time.perf_counter() - started, 1)
     print(f"paced, {args.processes} processes", summary(spread), file=sys.stderr)
     record = {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "load": load,
               "chains": args.chains, "annotators": args.annotators, "k": args.k, "done_share": args.done,
@@ -382,7 +400,8 @@ def main() -> None:
               "processes": args.processes,
               "claims": {"burst": summary(burst), "paced": summary(paced), "paced, processes": summary(spread)},
               "list": {} if args.only_claims else list_run(project, args.list_runs),
-              "load_after": os.getloadavg()[0], "cpu_s": round(time.process_time(), 1),
+              "load_after": os.getloadavg()[0], "pressure": stall, "pressure_after": pressure(),
+              "phase_s": phase_s, "cpu_s": round(time.process_time(), 1),
               "children_cpu_s": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
                                       + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime, 1)}
     OUT.mkdir(parents=True, exist_ok=True)
