@@ -12,8 +12,8 @@ Claims: one thread per annotator, each with its own database connection, calling
 `assignment_claim_next` (the service the page and the API call) `--claims` times; between claims the
 annotator's assignment is marked submitted (not timed). Two runs: all annotators at once (a barrier
 before every round: 50 claims in the same millisecond) and paced (each annotator claims every 0.5-1.5 s
-at random: ~50 claims a second, still far above real annotators). Latency is the service call's wall
-time, including waiting for the interpreter lock that the 50 threads share (so it over-states what one
+at random: ~50 claims a second, still far above real annotators). Each thread connects before its first
+claim (a web process claims on a connection it holds). Latency is the service call's wall time, including waiting for the interpreter lock that the 50 threads share (so it over-states what one
 web process sees per request).
 
 Chain list: `GET /api/projects/<slug>/chains/` through Django's test client (session, permission check,
@@ -184,6 +184,9 @@ def claim_run(project, users, claims: int, paced: bool) -> list[float]:
     def annotator(user, seed_value):
         rng = random.Random(seed_value)
         try:
+            # Connected before the first claim: a web process claims on a connection it already holds (a pool
+            # or a persistent one); a PostgreSQL backend's start-up is not part of a claim.
+            connection.ensure_connection()
             for _ in range(claims):
                 if paced:
                     time.sleep(rng.uniform(0.5, 1.5))
