@@ -12,8 +12,8 @@ Claims: one thread per annotator, each with its own database connection, calling
 `assignment_claim_next` (the service the page and the API call) `--claims` times; between claims the
 annotator's assignment is marked submitted (not timed). Two runs: all annotators at once (a barrier
 before every round: 50 claims in the same millisecond) and paced (each annotator claims every 0.5-1.5 s
-at random: ~50 claims a second, still far above real annotators). Latency is the service call's wall
-time, including waiting for the interpreter lock that the 50 threads share (so it over-states what one
+at random: ~50 claims a second, still far above real annotators). Each thread connects before its first
+claim (a web process claims on a connection it holds). Latency is the service call's wall time, including waiting for the interpreter lock that the 50 threads share (so it over-states what one
 web process sees per request).
 
 Chain list: `GET /api/projects/<slug>/chains/` through Django's test client (session, permission check,
@@ -29,6 +29,7 @@ import datetime
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import threading
@@ -76,9 +77,11 @@ def setup_env(database: str = DB_NAME) -> None:
                    env=os.environ.copy())
 
 
-def seed(chains: int, annotators: int, done: float, k: int):
+def seed(chains: int, annotators: int, done: float, k: int, reseed: bool = False):
     from django.contrib.auth import get_user_model
     from django.db import connection
+    from django.db.models import Count, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
     from django.utils import timezone
 
     from annotation.models import Assignment, AssignmentStatus, Chain, Membership, Project, Role
@@ -106,6 +109,21 @@ def seed(chains: int, annotators: int, done: float, k: int):
         user = User.objects.filter(username=name).first() or User.objects.create_user(name, password=PASSWORD)
         Membership.objects.get_or_create(project=project, user=user, defaults={"role": Role.ANNOTATOR})
         users.append(user)
+    seeded = Assignment.objects.filter(project=project, expires_at__isnull=True)
+    if not reseed and seeded.count() == int(chains * done) * k:
+        # The queue is seeded: take back what earlier runs claimed (their rows carry an expiry time, the
+        # seed's none) and recount those chains' slots, so every run starts from the same queue.
+        touched = set(Assignment.objects.filter(project=project, expires_at__isnull=False)
+                      .values_list("chain_id", flat=True))
+        Assignment.objects.filter(project=project, expires_at__isnull=False).delete()
+        held = (Assignment.objects.filter(chain=OuterRef("pk"), slot__isnull=False).order_by().values("chain")
+                .annotate(n=Count("id")).values("n"))
+        Chain.objects.filter(pk__in=touched).update(held_slots=Coalesce(Subquery(held), 0))
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE annotation_chain")
+            cursor.execute("VACUUM ANALYZE annotation_assignment")
+        print(f"queue reset: {len(touched):,} chains claimed by earlier runs put back", file=sys.stderr)
+        return project, users
     # A mature queue: the first `done` share of the (non-gold) chains has k submitted assignments.
     Assignment.objects.filter(project=project).delete()
     Chain.objects.filter(project=project).update(held_slots=0)
@@ -130,12 +148,34 @@ def seed(chains: int, annotators: int, done: float, k: int):
     return project, users
 
 
+def pressure() -> dict:
+    """Linux pressure stall information, `some avg10` (% of the last 10 s some task waited for the CPU / for
+    I/O): on a shared machine this says more than the load average about what else ran."""
+    found = {}
+    for kind in ("cpu", "io"):
+        try:
+            line = Path(f"/proc/pressure/{kind}").read_text().splitlines()[0]
+            found[kind] = float(line.split("avg10=")[1].split()[0])
+        except (OSError, IndexError, ValueError):
+            pass
+    return found
+
+
+def claim_service():
+    """`assignment_claim_next` from the module named by STEPWISE_BENCH_CLAIM_MODULE (--claim-module), by default
+    the project's: a before/after comparison in one session runs a copy of the old module beside the new."""
+    import importlib
+
+    return importlib.import_module(os.environ.get("STEPWISE_BENCH_CLAIM_MODULE", "annotation.services")
+                                   ).assignment_claim_next
+
+
 def claim_run(project, users, claims: int, paced: bool) -> list[float]:
     from django.db import connection
 
     from annotation.models import Assignment, AssignmentStatus
-    from annotation.services import assignment_claim_next
 
+    assignment_claim_next = claim_service()
     times: list[float] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -144,6 +184,9 @@ def claim_run(project, users, claims: int, paced: bool) -> list[float]:
     def annotator(user, seed_value):
         rng = random.Random(seed_value)
         try:
+            # Connected before the first claim: a web process claims on a connection it already holds (a pool
+            # or a persistent one); a PostgreSQL backend's start-up is not part of a claim.
+            connection.ensure_connection()
             for _ in range(claims):
                 if paced:
                     time.sleep(rng.uniform(0.5, 1.5))
@@ -170,6 +213,43 @@ def claim_run(project, users, claims: int, paced: bool) -> list[float]:
     if errors:
         raise errors[0]
     return times
+
+
+def serial_run(project, users, claims: int, profile: str | None = None) -> dict:
+    """Claims served one after another from one thread (annotators in turn, each claim's assignment then
+    submitted, not timed): queries per claim, this process's CPU, wall, and wall less CPU (`wait_ms`: round
+    trips, PostgreSQL's work and its commit, waiting for a core; Django's per-query times have 1 ms steps).
+    With `profile`, a cProfile of the claims is written there (pstats format)."""
+    import cProfile
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotation.models import Assignment, AssignmentStatus
+
+    assignment_claim_next = claim_service()
+    walls, cpus, waits, counts = [], [], [], []
+    profiler = cProfile.Profile() if profile else None
+    for n in range(claims):
+        user = users[n % len(users)]
+        with CaptureQueriesContext(connection) as captured:
+            cpu, wall = time.process_time(), time.perf_counter()
+            if profiler:
+                profiler.enable()
+            assignment = assignment_claim_next(project=project, user=user)
+            if profiler:
+                profiler.disable()
+            walls.append((time.perf_counter() - wall) * 1000)
+            cpus.append((time.process_time() - cpu) * 1000)
+        counts.append(len(captured.captured_queries))
+        waits.append(walls[-1] - cpus[-1])
+        if assignment is not None:
+            Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED)
+    if profiler:
+        profiler.dump_stats(profile)
+    last = captured.captured_queries
+    return {"queries": summary(counts), "wait_ms": summary(waits), "cpu_ms": summary(cpus), "wall_ms": summary(walls),
+            "last_claim_sql": [q["sql"][:300] for q in last]}
 
 
 def worker(first: int, count: int, claims: int, start: float) -> None:
@@ -275,36 +355,63 @@ def main() -> None:
     parser.add_argument("--list-runs", type=int, default=40)
     parser.add_argument("--processes", type=int, default=5, help="Processes for the spread paced run.")
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--database", default=DB_NAME, help="The database to seed and measure (on DATABASE_URL's server).")
+    parser.add_argument("--seed-only", action="store_true", help="Seed (or reset the queue) and stop.")
+    parser.add_argument("--reseed", action="store_true",
+                        help="Write the submitted assignments again even when the queue is seeded (else only "
+                             "earlier runs' claims are taken back).")
+    parser.add_argument("--serial", type=int, default=0, metavar="N",
+                        help="Only N claims one after another (queries, SQL time, CPU, wall per claim), then stop.")
+    parser.add_argument("--claim-module", default="annotation.services",
+                        help="The module whose assignment_claim_next is timed, e.g. a copy of the old queue module "
+                             "saved as annotation/services/queue_old.py for a before/after run.")
+    parser.add_argument("--only-claims", action="store_true", help="Skip the chain list.")
+    parser.add_argument("--profile", metavar="FILE", help="With --serial: write a cProfile of the claims to FILE.")
     if len(sys.argv) > 1 and sys.argv[1] == "_worker":
         sys.path.insert(0, str(ROOT / "platform"))
         worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
         return
     args = parser.parse_args()
-    setup_env()
+    os.environ["STEPWISE_BENCH_CLAIM_MODULE"] = args.claim_module  # the paced run's worker processes too
+    setup_env(args.database)
     import django
 
     django.setup()
-    load = os.getloadavg()[0]
-    project, users = seed(args.chains, args.annotators, args.done, args.k)
+    project, users = seed(args.chains, args.annotators, args.done, args.k, reseed=args.reseed)
+    load, stall = os.getloadavg()[0], pressure()
+    if args.seed_only:
+        return
+    if args.serial:
+        print(json.dumps(serial_run(project, users, args.serial, args.profile), indent=2))
+        return
     from annotation.models import Assignment
 
     assignments = Assignment.objects.filter(project=project).count()
+    phase_s, started = {}, time.perf_counter()
     burst = claim_run(project, users, args.claims, paced=False)
+    phase_s["burst"], started = round(time.perf_counter() - started, 1), time.perf_counter()
     print("burst", summary(burst), file=sys.stderr)
     paced = claim_run(project, users, args.claims, paced=True)
+    phase_s["paced"], started = round(time.perf_counter() - started, 1), time.perf_counter()
     print("paced", summary(paced), file=sys.stderr)
     spread = paced_processes(args.annotators, args.claims, args.processes)
+    phase_s["paced, processes"] = round(time.perf_counter() - started, 1)
     print(f"paced, {args.processes} processes", summary(spread), file=sys.stderr)
     record = {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "load": load,
               "chains": args.chains, "annotators": args.annotators, "k": args.k, "done_share": args.done,
-              "assignments": assignments,
+              "assignments": assignments, "claim_module": args.claim_module,
               "processes": args.processes,
-              "claims": {"burst": summary(burst), "paced": summary(paced), "paced, processes": summary(spread)}, "list": list_run(project, args.list_runs)}
+              "claims": {"burst": summary(burst), "paced": summary(paced), "paced, processes": summary(spread)},
+              "list": {} if args.only_claims else list_run(project, args.list_runs),
+              "load_after": os.getloadavg()[0], "pressure": stall, "pressure_after": pressure(),
+              "phase_s": phase_s, "cpu_s": round(time.process_time(), 1),
+              "children_cpu_s": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+                                      + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime, 1)}
     OUT.mkdir(parents=True, exist_ok=True)
     with (OUT / "queue-results.jsonl").open("a") as out:
         out.write(json.dumps(record) + "\n")
     print(json.dumps(record, indent=2))
-    if not args.no_docs:
+    if not (args.no_docs or args.only_claims):
         write_docs(record)
 
 

@@ -232,3 +232,89 @@ def test_fifty_annotators_claiming_at_once_take_distinct_chains(make_user):
     results = [a.chain_id for _, a in claims]
     assert len(results) == len(set(results)) == 20
     assert _held_matches_slots(project)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_is_two_statements_on_postgresql(make_user, django_assert_num_queries):
+    """The look (role, open assignment, stale claims, screening) and one statement that locks the chain, takes
+    its slot and writes the row, in autocommit: no BEGIN and COMMIT around them (11 queries before)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement claim is PostgreSQL's")
+    project = project_create(slug="pinned", overlap_k=2)
+    chains_import(project=project, data=_chains(3))
+    users = [_annotator(make_user, project, f"p{i}") for i in range(3)]
+    for user in users:
+        with django_assert_num_queries(2):
+            assignment = assignment_claim_next(project=project, user=user)
+        assert assignment.pk and assignment.status == AssignmentStatus.ASSIGNED
+    with django_assert_num_queries(2):  # an open assignment: the look, then the row
+        assert assignment_claim_next(project=project, user=users[0]).slot == 0
+    assert [a.chain.source_id for a in Assignment.objects.order_by("id")] == ["c0", "c0", "c1"]
+    assert _held_matches_slots(project)
+
+
+SQLITE_QUEUE = """
+import json, django
+django.setup()
+from datetime import timedelta
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+from annotation.models import Assignment, Chain
+from annotation.services import assignment_claim_next, chains_import, membership_set, project_create, project_update
+project = project_create(slug="sq", name="SQLite", overlap_k=2)
+chains_import(project=project, fmt="stepwise", data=b"\\n".join(
+    b'{"id": "c%d", "problem": "p%d", "steps": ["a", "b"]}' % (i, i) for i in range(5)))
+users = {}
+for name in "abcdefghi":
+    users[name] = get_user_model().objects.create_user(name)
+    membership_set(project=project, user=users[name], role="annotator")
+def claim(name):
+    a = assignment_claim_next(project=project, user=users[name])
+    return None if a is None else [a.chain.source_id, a.slot]
+def done(name):
+    Assignment.objects.filter(annotator=users[name], status="assigned").update(status="submitted")
+out = {"vendor": connection.vendor}
+out["a"] = claim("a"); out["a again"] = claim("a"); done("a")
+out["b"] = claim("b"); out["c"] = claim("c"); done("b"); done("c")
+Chain.objects.filter(source_id="c0").update(slot_limit=3)  # escalated: one more pass wanted
+out["d escalated"] = claim("d"); done("d")
+Chain.objects.filter(source_id="c4").update(priority=5)
+project_update(project=project, assignment_order="priority")
+out["e priority"] = claim("e")
+Assignment.objects.filter(annotator=users["e"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+out["f after expiry"] = claim("f"); done("f")
+out["e status"] = Assignment.objects.get(annotator=users["e"]).status
+project_update(project=project, assignment_order="random")
+out["g, h random: started first"] = [claim("g"), claim("h")]
+out["i random: a fresh one"] = claim("i")[0] in ["c2", "c3"]
+out["held"] = dict(Chain.objects.values_list("source_id", "held_slots"))
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.django_db(databases=[])
+def test_the_queue_works_on_the_embedded_sqlite_default(tmp_path):
+    """The claim's statements run on SQLite (no lock clause; the lock, slot, counter and row in steps)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
+    env.update(STEPWISE_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings",
+               PYTHONPATH=f"{ROOT / 'platform'}:{ROOT}")
+    done = subprocess.run([sys.executable, "-c", SQLITE_QUEUE], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    held = found.pop("held")
+    assert held["c0"] == 3 and held["c1"] == held["c4"] == 2 and held["c2"] + held["c3"] == 1
+    assert found == {"vendor": "sqlite", "a": ["c0", 0], "a again": ["c0", 0], "b": ["c0", 1], "c": ["c1", 0],
+                     "d escalated": ["c0", 2], "e priority": ["c4", 0], "f after expiry": ["c4", 0],
+                     "e status": "expired", "g, h random: started first": [["c1", 1], ["c4", 1]],
+                     "i random: a fresh one": True}
