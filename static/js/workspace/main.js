@@ -55,6 +55,10 @@ let matchSet = new Set();
 let matchAt = -1;
 let lowerTexts = null;
 let submitting = false;
+// A submit in flight holds the labels as they were sent: nothing changes what the server may already have
+// stored, until it answers (see submit()).
+let held = false;
+const frozen = () => closed || held;
 
 // --- announcements ----------------------------------------------------------------------------------
 const live = $("ws-live");
@@ -225,13 +229,13 @@ function paintRow(el, i) {
   setAttr(el, "aria-label", stepLabel(i, label));
   for (const button of el.querySelectorAll("button.r")) {
     setAttr(button, "aria-pressed", String(Number(button.dataset.value) === label.rating));
-    if (button.disabled !== (closed || after)) button.disabled = closed || after;
+    if (button.disabled !== (frozen() || after)) button.disabled = frozen() || after;
   }
   const [flag, unsure, edit] = el.querySelectorAll("button.t");
   setAttr(flag, "aria-pressed", String(label.flagged));
   setAttr(unsure, "aria-pressed", String(label.unsure));
   setAttr(edit, "aria-expanded", String(i === expanded));
-  if (flag.disabled !== closed) flag.disabled = unsure.disabled = closed;
+  if (flag.disabled !== frozen()) flag.disabled = unsure.disabled = frozen();
   edit.classList.toggle("has", Boolean(label.rationale || label.correction || label.error_type));
   const badges = [];
   if (first === i) badges.push(["first error", "b-error"]);
@@ -322,7 +326,7 @@ function buildEditor(i) {
   note.className = "muted small";
   note.textContent = "Esc goes back to the steps. Saved as you type.";
   box.appendChild(note);
-  if (closed) box.querySelectorAll("textarea, select, button").forEach((c) => { c.disabled = true; });
+  if (frozen()) box.querySelectorAll("textarea, select, button").forEach((c) => { c.disabled = true; });
   return box;
 }
 
@@ -387,6 +391,10 @@ function change(i, patch, { kind = "rating", record = true } = {}) {
   if (closed) {
     say(status === "submitted" ? "This chain is submitted. Reopen it (button on the right) to change it."
       : "This chain is closed; it can no longer be changed.", "warn");
+    return false;
+  }
+  if (held) {
+    say("Submitting: the labels stay as they were sent until the server answers.", "warn");
     return false;
   }
   const firstBefore = labels.firstError();
@@ -679,7 +687,7 @@ conflictBox.querySelector("button").addEventListener("click", () => window.locat
 
 window.addEventListener("beforeunload", (event) => {
   // Only when something would be lost: a conflict's changes are kept in this browser already.
-  if (!closed && saver.dirty() && saver.stopped !== "conflict") {
+  if (!closed && (submitting || (saver.dirty() && saver.stopped !== "conflict"))) {
     event.preventDefault();
     event.returnValue = "";
   }
@@ -701,7 +709,8 @@ setInterval(() => {
     showActive();
   }
 }, 1000);
-setInterval(() => saver.heartbeat(), 30000);
+// Not while a submit is in flight: a save then would move the version the submit was sent with.
+setInterval(() => { if (!submitting) saver.heartbeat(); }, 30000);
 
 // --- restoring what a previous page left (reload, crash, conflict) ---------------------------------
 const restoreBox = $("ws-restore");
@@ -823,6 +832,32 @@ function message(payload, fallback) {
   return fallback;
 }
 
+// A submit goes on until the server answers it. A network error (the server crashed or restarts) or a
+// server error (a proxy's 502, a 503 while the database is away) is retried with backoff, the same request
+// each time: the server answers a submit it already stored as done, so a submit whose reply was lost lands
+// once. Meanwhile the labels and the comment are held as sent and the page says it is retrying.
+const SUBMIT_BACKOFF_MS = [1000, 2000, 4000, 8000, 15000];
+const RETRIED_SUBMIT = new Set([401, 403, 408, 429]); // logged out (log in in another tab), throttled
+
+function hold(on) {
+  held = on;
+  root.dataset.submitting = on ? "1" : "";
+  comment.readOnly = on;
+  for (const input of finishInputs()) input.disabled = on;
+  for (const control of document.querySelectorAll(".step-editor textarea, .step-editor select, .step-editor button")) {
+    control.disabled = frozen();
+  }
+  repaintAll();
+}
+
+function pause(ms) {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); window.removeEventListener("online", done); resolve(); };
+    const timer = setTimeout(done, ms);
+    window.addEventListener("online", done); // the browser says the network is back: try now
+  });
+}
+
 async function submit() {
   if (closed || submitting) return;
   submitError.textContent = "";
@@ -842,37 +877,52 @@ async function submit() {
   submitting = true;
   const button = $("submit");
   button.disabled = true;
+  hold(true);
+  root.dataset.submit = "saving";
   try {
-    const outcome = await saver.idle();
+    if (saver.dirty()) submitError.textContent = "Submitting once your last changes are saved…";
+    const outcome = await saver.idle(); // the saver retries its saves itself, however long the server is away
     if (outcome === "conflict") return;
-    if (saver.state === "offline" || saver.state === "auth") {
-      submitError.textContent = "Can't reach the server; nothing is lost. Submit again when the connection is back.";
-      return;
-    }
-    const res = await post(data.urls.submit, {
+    const body = {
       version: saver.version, finish_reason: chosen.value, comment: comment.value,
       active_seconds: activeSeconds, save_key: saver.lastKey, labels: [],
-    });
-    if (res.ok) {
-      closed = true;
-      status = "submitted";
-      saver.clearStored();
-      localStorage.removeItem(commentKey);
-      showClosed();
-      announce("Submitted. Press n for the next chain.");
-      return;
+    };
+    for (let attempt = 0; ; attempt += 1) {
+      root.dataset.submit = "sending";
+      let res = null;
+      try { res = await post(data.urls.submit, body); } catch { res = null; }
+      if (res && res.ok) {
+        hold(false);
+        closed = true;
+        status = "submitted";
+        saver.clearStored();
+        localStorage.removeItem(commentKey);
+        submitError.textContent = "";
+        root.dataset.submit = "done";
+        showClosed();
+        announce("Submitted. Press n for the next chain.");
+        return;
+      }
+      if (res && res.status === 409 && res.payload.field === "version") {
+        saver.stopped = "conflict";
+        saver.setState("conflict");
+        return;
+      }
+      if (res && res.status < 500 && !RETRIED_SUBMIT.has(res.status)) {
+        submitError.textContent = message(res.payload, `The chain could not be submitted (error ${res.status}).`);
+        return;
+      }
+      const wait = SUBMIT_BACKOFF_MS[Math.min(attempt, SUBMIT_BACKOFF_MS.length - 1)];
+      const why = !res ? "can't reach the server" : res.status === 401 || res.status === 403
+        ? "you seem to be logged out; log in again in another tab" : `the server answered ${res.status}`;
+      submitError.textContent = `Not submitted yet: ${why}. Nothing is lost; retrying in ${Math.round(wait / 1000)} s.`;
+      root.dataset.submit = "retrying";
+      await pause(wait);
     }
-    if (res.status === 409 && res.payload.field === "version") {
-      saver.stopped = "conflict";
-      saver.setState("conflict");
-      return;
-    }
-    submitError.textContent = message(res.payload, `The chain could not be submitted (error ${res.status}).`);
-  } catch {
-    submitError.textContent = "Can't reach the server; nothing is lost. Submit again when the connection is back.";
   } finally {
     submitting = false;
     button.disabled = false;
+    if (!closed) { hold(false); root.dataset.submit = ""; }
   }
 }
 
