@@ -1,9 +1,9 @@
 """The workspace in Chromium against a real uvicorn process on PostgreSQL, SIGKILLed under it: while a save
 is being handled (blocked inside its transaction, so it never commits), after a save was stored but before
-its reply left, and after a submit was stored but before its reply left. The page is never reloaded: it
-says it is retrying, retries on its own with backoff once the server is back, every rating lands once, the
-submit lands once (no 409 anywhere), nothing typed while the server was down is lost, and the annotator
-goes on to the next chain."""
+its reply left, after a submit was stored but before its reply left, and the same for a skip. The page is
+never reloaded: it says it is retrying, retries on its own with backoff once the server is back, every
+rating lands once, the submit lands once (no 409 anywhere), nothing typed while the server was down is
+lost, and the annotator goes on to the next chain."""
 
 import json
 import re
@@ -169,6 +169,22 @@ def test_the_page_rides_out_the_web_process_killed_mid_save_and_mid_submit(web_p
     expect_saved(page)
     assert ratings(second) == {0: 1}
     assert Assignment.objects.filter(annotator=annotator, status=AssignmentStatus.SUBMITTED).count() == 1
+
+    # 4. Skipping it, killed after the skip was stored: retried, answered as done (not "no longer open").
+    def skipped_then_crash(route):
+        route.fetch()
+        server.kill()
+        route.abort("connectionreset")
+
+    page.route("**/skip/", skipped_then_crash, times=1)
+    page.keyboard.press("s")
+    page.get_by_label("Outside my expertise").check()
+    page.get_by_role("button", name="Skip the chain").click()
+    expect(page.locator("#skip-error")).to_contain_text("retrying")
+    assert Assignment.objects.get(pk=second).status == AssignmentStatus.SKIPPED  # stored before the crash
+    server = web_process(port=server.port).start()
+    expect(page.locator("#done")).to_contain_text("Skipped", timeout=RECOVERY_MS)
+    assert Assignment.objects.get(pk=second).skip_reason == "Outside my expertise"
     # Never a conflict or a server error on the way, in any answer the page got.
     assert not [a for a in answers if a[0] == 409 or a[0] >= 500], answers
     # The refused connections while the server was down are logged by Chromium as console errors.

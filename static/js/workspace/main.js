@@ -832,12 +832,12 @@ function message(payload, fallback) {
   return fallback;
 }
 
-// A submit goes on until the server answers it. A network error (the server crashed or restarts) or a
-// server error (a proxy's 502, a 503 while the database is away) is retried with backoff, the same request
-// each time: the server answers a submit it already stored as done, so a submit whose reply was lost lands
-// once. Meanwhile the labels and the comment are held as sent and the page says it is retrying.
-const SUBMIT_BACKOFF_MS = [1000, 2000, 4000, 8000, 15000];
-const RETRIED_SUBMIT = new Set([401, 403, 408, 429]); // logged out (log in in another tab), throttled
+// A submit (and a skip) goes on until the server answers it. A network error (the server crashed or
+// restarts) or a server error (a proxy's 502, a 503 while the database is away) is retried with backoff, the
+// same request each time: the server answers a submit or skip it already stored as done, so one whose reply
+// was lost lands once. Meanwhile the labels and the comment are held as sent and the page says it is retrying.
+const FINISH_BACKOFF_MS = [1000, 2000, 4000, 8000, 15000];
+const RETRIED_STATUSES = new Set([401, 403, 408, 429]); // logged out (log in in another tab), throttled
 
 function hold(on) {
   held = on;
@@ -848,6 +848,22 @@ function hold(on) {
     control.disabled = frozen();
   }
   repaintAll();
+}
+
+/** POST until the server answers: a network error, a 5xx or a 401/403/408/429 is retried with backoff, the
+ * same body each time, `onRetry` told why; any other answer is returned. For requests the server answers as
+ * done when they are repeated (submit, skip). */
+async function postUntilAnswered(url, body, onRetry) {
+  for (let attempt = 0; ; attempt += 1) {
+    let res = null;
+    try { res = await post(url, body); } catch { res = null; }
+    if (res && (res.ok || (res.status < 500 && !RETRIED_STATUSES.has(res.status)))) return res;
+    const wait = FINISH_BACKOFF_MS[Math.min(attempt, FINISH_BACKOFF_MS.length - 1)];
+    const why = !res ? "can't reach the server" : res.status === 401 || res.status === 403
+      ? "you seem to be logged out; log in again in another tab" : `the server answered ${res.status}`;
+    onRetry(`${why}. Nothing is lost; retrying in ${Math.round(wait / 1000)} s.`);
+    await pause(wait);
+  }
 }
 
 function pause(ms) {
@@ -887,38 +903,29 @@ async function submit() {
       version: saver.version, finish_reason: chosen.value, comment: comment.value,
       active_seconds: activeSeconds, save_key: saver.lastKey, labels: [],
     };
-    for (let attempt = 0; ; attempt += 1) {
-      root.dataset.submit = "sending";
-      let res = null;
-      try { res = await post(data.urls.submit, body); } catch { res = null; }
-      if (res && res.ok) {
-        hold(false);
-        closed = true;
-        status = "submitted";
-        saver.clearStored();
-        localStorage.removeItem(commentKey);
-        submitError.textContent = "";
-        root.dataset.submit = "done";
-        showClosed();
-        announce("Submitted. Press n for the next chain.");
-        return;
-      }
-      if (res && res.status === 409 && res.payload.field === "version") {
-        saver.stopped = "conflict";
-        saver.setState("conflict");
-        return;
-      }
-      if (res && res.status < 500 && !RETRIED_SUBMIT.has(res.status)) {
-        submitError.textContent = message(res.payload, `The chain could not be submitted (error ${res.status}).`);
-        return;
-      }
-      const wait = SUBMIT_BACKOFF_MS[Math.min(attempt, SUBMIT_BACKOFF_MS.length - 1)];
-      const why = !res ? "can't reach the server" : res.status === 401 || res.status === 403
-        ? "you seem to be logged out; log in again in another tab" : `the server answered ${res.status}`;
-      submitError.textContent = `Not submitted yet: ${why}. Nothing is lost; retrying in ${Math.round(wait / 1000)} s.`;
+    root.dataset.submit = "sending";
+    const res = await postUntilAnswered(data.urls.submit, body, (why) => {
+      submitError.textContent = `Not submitted yet: ${why}`;
       root.dataset.submit = "retrying";
-      await pause(wait);
+    });
+    if (res.ok) {
+      hold(false);
+      closed = true;
+      status = "submitted";
+      saver.clearStored();
+      localStorage.removeItem(commentKey);
+      submitError.textContent = "";
+      root.dataset.submit = "done";
+      showClosed();
+      announce("Submitted. Press n for the next chain.");
+      return;
     }
+    if (res.status === 409 && res.payload.field === "version") {
+      saver.stopped = "conflict";
+      saver.setState("conflict");
+      return;
+    }
+    submitError.textContent = message(res.payload, `The chain could not be submitted (error ${res.status}).`);
   } finally {
     submitting = false;
     button.disabled = false;
@@ -940,9 +947,11 @@ $("skip-form").addEventListener("submit", async (event) => {
   const reason = [picked ? picked.value : "", detail].filter(Boolean).join(": ");
   const error = $("skip-error");
   if (!reason) { error.textContent = "Choose or write a reason for skipping."; return; }
+  error.textContent = "";
   await saver.idle();
-  const res = await post(data.urls.skip, { reason });
+  const res = await postUntilAnswered(data.urls.skip, { reason }, (why) => { error.textContent = `Not skipped yet: ${why}`; });
   if (!res.ok) { error.textContent = message(res.payload, `Could not skip (error ${res.status}).`); return; }
+  error.textContent = "";
   closed = true;
   status = "skipped";
   saver.clearStored();
