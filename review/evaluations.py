@@ -50,19 +50,18 @@ def release_pairs(*, release: DatasetRelease, split: str) -> set[str]:
     """The ids of the release's preference pairs in `split` (its `preference/<split>.jsonl`)."""
     import orjson
 
-    from .releases import release_dir
+    from . import releases_store as store
 
     if release.status != ReleaseStatus.DONE:
         raise Conflict(f"release {release.pk} is {release.status}; evaluate against a built release.")
     if not any(f["kind"] == "preference" for f in release.manifest.get("files", [])):
         raise ValidationFailed(f"release {release.name} {release.version} has no preference pairs to judge; make a "
                                "release with the 'preference' format.", field="pairs")
-    path = release_dir(release) / "preference" / f"{split}.jsonl"
-    if not path.exists():
+    path = f"preference/{split}.jsonl"
+    if not store.exists(release_id=release.pk, path=path):
         raise ValidationFailed(f"release {release.name} {release.version} has no preference pairs in split "
                                f"'{split}'.", field="split")
-    with path.open("rb") as handle:
-        return {orjson.loads(line)["id"] for line in handle if line.strip()}
+    return {orjson.loads(line)["id"] for line in store.HashedLines(release_id=release.pk, path=path) if line.strip()}
 
 
 def evaluation_create(*, release: DatasetRelease, user, judge: str, data: bytes, split: str = "test",

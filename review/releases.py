@@ -32,6 +32,7 @@ from annotation.services.audit import audit_record
 
 from . import export_parts
 from . import releases_build as rb
+from . import releases_store as store
 from .exporters import ChainRecord
 from .quality_models import ItemStatus, ReviewItem
 from .releases_formats import NEUTRAL_CHOICES, problem_split
@@ -49,11 +50,13 @@ MAX_ATTEMPTS = 3
 
 
 def releases_root() -> Path:
-    return Path(settings.MEDIA_ROOT) / "releases"
+    return store.local_root()
 
 
 def release_dir(release: DatasetRelease) -> Path:
-    return releases_root() / str(release.pk)
+    """The release's local folder (the embedded default; with STEPWISE_S3_BUCKET its files are in the
+    bucket: read them through releases_store)."""
+    return store.local_dir(release.pk)
 
 
 def _progress_key(release_id: int) -> str:
@@ -169,19 +172,28 @@ def _enqueue(release_id: int) -> None:
 
 def _pinned_from(release: DatasetRelease) -> dict[int, dict]:
     """The selection of a built release, checked against its manifest's sha256."""
-    selection = release_dir(release) / "selection.jsonl"
     expected = release.manifest.get("selection", {}).get("sha256")
-    if not selection.exists() or not expected:
+    if not expected or not store.exists(release_id=release.pk, path="selection.jsonl"):
         raise NotFound(f"release {release.pk} has no selection file to re-make it from.")
-    if rb.sha256_of(selection) != expected:
-        raise Conflict(f"{selection}: its sha256 is not the manifest's; the release folder was changed.")
     pinned = {}
-    with selection.open("rb") as handle:
-        for line in handle:
+    selection = store.HashedLines(release_id=release.pk, path="selection.jsonl")  # read once, hashed as read
+    lines = iter(selection)
+    unreadable = None
+    for line in lines:
+        try:
             row = orjson.loads(line)
             # What reading needs, not the ids and hashes (a release of 200,000 chains holds this whole).
             pinned[row["chain"]] = {"revision": row["revision"], "split": row["split"], "reference": row["reference"],
                                     "annotator": row["annotator"], "adjudicated": row.get("adjudicated", [])}
+        except (ValueError, KeyError, TypeError) as exc:
+            unreadable = exc
+            for _rest in lines:  # the rest only hashed: a changed file is named as changed, not as broken
+                pass
+    if selection.sha256 != expected:
+        raise Conflict(f"release {release.pk}: selection.jsonl's sha256 is not the manifest's; the release's "
+                       "files were changed.")
+    if unreadable is not None:
+        raise unreadable
     return pinned
 
 
@@ -392,8 +404,7 @@ def release_build(*, release_id: int, on_progress: Callable[[int], None] | None 
 
     progress(0, force=True)  # the first heartbeat: release_maintain tells a live build from a dead one by it
 
-    final = release_dir(release)
-    partial = final.with_name(final.name + ".partial")
+    partial = release_dir(release).with_name(f"{release.pk}.partial")  # local scratch, published when whole
     shutil.rmtree(partial, ignore_errors=True)
     try:
         pinned = _pinned_from(release.remade_from) if release.remade_from else None
@@ -418,8 +429,7 @@ def release_build(*, release_id: int, on_progress: Callable[[int], None] | None 
                                 {"release": release.pk, "status": "failed", "error": str(exc)[:500]})
         release.refresh_from_db()
         return release
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
+    store.publish(release_id=release.pk, scratch=partial)  # the folder moved into place, or uploaded
     read = manifest["counts"]["chains_read"]
     with transaction.atomic():
         ReleaseFile.objects.bulk_create([ReleaseFile(release=release, path=f["path"], kind=f["kind"], split=f["split"],
@@ -492,11 +502,10 @@ def release_diff(*, old: DatasetRelease, new: DatasetRelease) -> dict:
 
     def read(release):
         rows = {}
-        with (release_dir(release) / "selection.jsonl").open("rb") as handle:
-            for line in handle:
-                row = orjson.loads(line)
-                rows[row["id"]] = (row["split"], row["revision"], tuple(row["reference"]), tuple(row["annotator"]),
-                                   row["labels"])
+        for line in store.HashedLines(release_id=release.pk, path="selection.jsonl"):
+            row = orjson.loads(line)
+            rows[row["id"]] = (row["split"], row["revision"], tuple(row["reference"]), tuple(row["annotator"]),
+                               row["labels"])
         return rows
 
     a, b = read(old), read(new)

@@ -1,11 +1,12 @@
 """Real processes for tests that need them: a Celery worker in a subprocess, on the test database and
-the suite's Redis, that a test can kill like a machine going away.
+the suite's Redis, that a test can kill like a machine going away; uvicorn serving the app; moto's S3 server.
 
 Registered as a plugin in tests/conftest.py.
 """
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -109,8 +110,6 @@ class WebProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "WebProcess":
-        import socket
-
         if not self.port:
             with socket.socket() as probe:
                 probe.bind(("127.0.0.1", 0))
@@ -164,3 +163,37 @@ def web_process(transactional_db, tmp_path):
     yield make
     for server in made:
         server.stop()
+
+
+S3_BUCKET = "stepwise-uploads"
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "test-only", "AWS_SECRET_ACCESS_KEY": "test-only-secret"}
+
+
+@pytest.fixture
+def s3_server(tmp_path):
+    """moto's S3 server on a free port (a real HTTP server in its own process, standing in for MinIO), with
+    the bucket made; yields its URL and a boto3 client."""
+    import boto3
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path / "moto.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"moto's server did not start:\n{(tmp_path / 'moto.log').read_text()}") from None
+            time.sleep(0.1)
+    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **{
+        "aws_access_key_id": S3_KEYS["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": S3_KEYS["AWS_SECRET_ACCESS_KEY"]})
+    client.create_bucket(Bucket=S3_BUCKET)
+    yield url, client
+    process.terminate()
+    process.wait(10)

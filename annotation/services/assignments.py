@@ -298,7 +298,8 @@ def _check_required(schema: dict, stored: dict[int, dict], first_error: int | No
 
 
 def assignment_skip(*, assignment: Assignment | SaveResult, user, reason: str = "") -> Assignment:
-    """Give the chain back: its overlap slot is freed for another annotator; the user will not get it again."""
+    """Give the chain back: its overlap slot is freed for another annotator; the user will not get it again.
+    Skipping twice is harmless (idempotent), as submitting is."""
     if len(reason) > 2000:
         raise ValidationFailed("the reason is at most 2,000 characters.", field="reason")
     with transaction.atomic():
@@ -312,9 +313,12 @@ def assignment_skip(*, assignment: Assignment | SaveResult, user, reason: str = 
         if updated == 1 and held["slot"] is not None:
             free_slots([held["chain_id"]])
         if updated != 1:
-            if not assignments_of_member(user=user).filter(pk=assignment.pk).exists():
+            now = assignments_of_member(user=user).filter(pk=assignment.pk).values("status").first()
+            if now is None:
                 raise NotFound("No such assignment among yours.")
-            raise Conflict("This assignment is no longer open; it cannot be skipped.")
+            if now["status"] != AssignmentStatus.SKIPPED:
+                raise Conflict("This assignment is no longer open; it cannot be skipped.")
+            # else a retried skip (its reply was lost in a crash): already done, answered as done
     return Assignment.objects.get(pk=assignment.pk)
 
 

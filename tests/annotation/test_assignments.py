@@ -66,6 +66,22 @@ def test_skipping_frees_the_slot_for_someone_else_but_not_for_the_skipper(make_u
     assert assignment_claim_next(project=project, user=bob).chain_id == mine.chain_id
 
 
+@pytest.mark.django_db
+def test_a_retried_skip_is_answered_as_done_and_a_submitted_chain_cannot_be_skipped(imported, annotator, outsider):
+    first = assignment_claim_next(project=imported, user=annotator)
+    skipped = assignment_skip(assignment=first, user=annotator, reason="Outside my expertise")
+    # The page retries a skip whose reply was lost in a crash: the same answer, nothing changed twice.
+    again = assignment_skip(assignment=first, user=annotator, reason="Outside my expertise")
+    assert (again.status, again.version, again.skip_reason) == (AssignmentStatus.SKIPPED, skipped.version,
+                                                                 "Outside my expertise")
+    with pytest.raises(NotFound):
+        assignment_skip(assignment=first, user=outsider)
+    second = rate_all(assignment_claim_next(project=imported, user=annotator), annotator)
+    assignment_submit(assignment=second, user=annotator, finish_reason="solution", version=second.version)
+    with pytest.raises(Conflict, match="no longer open"):
+        assignment_skip(assignment=second, user=annotator)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_never_exceed_overlap_k(make_user):
     if connection.vendor != "postgresql":

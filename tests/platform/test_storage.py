@@ -4,51 +4,16 @@ it. The S3 server is moto's, in server mode: a real HTTP server in its own proce
 (a server outside the project). The embedded default keeps local files (every other import test)."""
 
 import json
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
-import pytest
-
-from tests.conftest import DEMO_DATA, ROOT
-
-BUCKET = "stepwise-uploads"
-KEYS = {"AWS_ACCESS_KEY_ID": "test-only", "AWS_SECRET_ACCESS_KEY": "test-only-secret"}
+from tests.conftest import DEMO_DATA
+from tests.processes import S3_BUCKET as BUCKET
+from tests.processes import S3_KEYS as KEYS
 
 
 def files_under(folder) -> list:
     return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
-
-
-@pytest.fixture
-def s3_server(tmp_path):
-    """moto's S3 server on a free port, with the bucket made; yields its URL."""
-    import boto3
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = (tmp_path / "moto.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"moto's server did not start:\n{(tmp_path / 'moto.log').read_text()}") from None
-            time.sleep(0.1)
-    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                          aws_access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"])
-    client.create_bucket(Bucket=BUCKET)
-    yield url, client
-    process.terminate()
-    process.wait(10)
 
 
 def test_an_import_uploaded_on_the_web_machine_is_read_by_a_worker_from_the_bucket(

@@ -73,4 +73,4 @@ class Command(BaseCommand):
         counts = release.manifest["counts"]
         self.stdout.write(self.style.SUCCESS(
             f"release {release.pk} {release.name} {release.version}: {counts['chains']} chains, content "
-            f"{release.content_hash}, in {releases.release_dir(release)}"))
+            f"{release.content_hash}, in {releases.store.location(release.pk)}"))

@@ -55,6 +55,10 @@ let matchSet = new Set();
 let matchAt = -1;
 let lowerTexts = null;
 let submitting = false;
+// A submit in flight holds the labels as they were sent: nothing changes what the server may already have
+// stored, until it answers (see submit()).
+let held = false;
+const frozen = () => closed || held;
 
 // --- announcements ----------------------------------------------------------------------------------
 const live = $("ws-live");
@@ -225,13 +229,13 @@ function paintRow(el, i) {
   setAttr(el, "aria-label", stepLabel(i, label));
   for (const button of el.querySelectorAll("button.r")) {
     setAttr(button, "aria-pressed", String(Number(button.dataset.value) === label.rating));
-    if (button.disabled !== (closed || after)) button.disabled = closed || after;
+    if (button.disabled !== (frozen() || after)) button.disabled = frozen() || after;
   }
   const [flag, unsure, edit] = el.querySelectorAll("button.t");
   setAttr(flag, "aria-pressed", String(label.flagged));
   setAttr(unsure, "aria-pressed", String(label.unsure));
   setAttr(edit, "aria-expanded", String(i === expanded));
-  if (flag.disabled !== closed) flag.disabled = unsure.disabled = closed;
+  if (flag.disabled !== frozen()) flag.disabled = unsure.disabled = frozen();
   edit.classList.toggle("has", Boolean(label.rationale || label.correction || label.error_type));
   const badges = [];
   if (first === i) badges.push(["first error", "b-error"]);
@@ -322,7 +326,7 @@ function buildEditor(i) {
   note.className = "muted small";
   note.textContent = "Esc goes back to the steps. Saved as you type.";
   box.appendChild(note);
-  if (closed) box.querySelectorAll("textarea, select, button").forEach((c) => { c.disabled = true; });
+  if (frozen()) box.querySelectorAll("textarea, select, button").forEach((c) => { c.disabled = true; });
   return box;
 }
 
@@ -387,6 +391,10 @@ function change(i, patch, { kind = "rating", record = true } = {}) {
   if (closed) {
     say(status === "submitted" ? "This chain is submitted. Reopen it (button on the right) to change it."
       : "This chain is closed; it can no longer be changed.", "warn");
+    return false;
+  }
+  if (held) {
+    say("Submitting: the labels stay as they were sent until the server answers.", "warn");
     return false;
   }
   const firstBefore = labels.firstError();
@@ -679,7 +687,7 @@ conflictBox.querySelector("button").addEventListener("click", () => window.locat
 
 window.addEventListener("beforeunload", (event) => {
   // Only when something would be lost: a conflict's changes are kept in this browser already.
-  if (!closed && saver.dirty() && saver.stopped !== "conflict") {
+  if (!closed && (submitting || (saver.dirty() && saver.stopped !== "conflict"))) {
     event.preventDefault();
     event.returnValue = "";
   }
@@ -701,7 +709,8 @@ setInterval(() => {
     showActive();
   }
 }, 1000);
-setInterval(() => saver.heartbeat(), 30000);
+// Not while a submit is in flight: a save then would move the version the submit was sent with.
+setInterval(() => { if (!submitting) saver.heartbeat(); }, 30000);
 
 // --- restoring what a previous page left (reload, crash, conflict) ---------------------------------
 const restoreBox = $("ws-restore");
@@ -823,6 +832,48 @@ function message(payload, fallback) {
   return fallback;
 }
 
+// A submit (and a skip) goes on until the server answers it. A network error (the server crashed or
+// restarts) or a server error (a proxy's 502, a 503 while the database is away) is retried with backoff, the
+// same request each time: the server answers a submit or skip it already stored as done, so one whose reply
+// was lost lands once. Meanwhile the labels and the comment are held as sent and the page says it is retrying.
+const FINISH_BACKOFF_MS = [1000, 2000, 4000, 8000, 15000];
+const RETRIED_STATUSES = new Set([401, 403, 408, 429]); // logged out (log in in another tab), throttled
+
+function hold(on) {
+  held = on;
+  root.dataset.submitting = on ? "1" : "";
+  comment.readOnly = on;
+  for (const input of finishInputs()) input.disabled = on;
+  for (const control of document.querySelectorAll(".step-editor textarea, .step-editor select, .step-editor button")) {
+    control.disabled = frozen();
+  }
+  repaintAll();
+}
+
+/** POST until the server answers: a network error, a 5xx or a 401/403/408/429 is retried with backoff, the
+ * same body each time, `onRetry` told why; any other answer is returned. For requests the server answers as
+ * done when they are repeated (submit, skip). */
+async function postUntilAnswered(url, body, onRetry) {
+  for (let attempt = 0; ; attempt += 1) {
+    let res = null;
+    try { res = await post(url, body); } catch { res = null; }
+    if (res && (res.ok || (res.status < 500 && !RETRIED_STATUSES.has(res.status)))) return res;
+    const wait = FINISH_BACKOFF_MS[Math.min(attempt, FINISH_BACKOFF_MS.length - 1)];
+    const why = !res ? "can't reach the server" : res.status === 401 || res.status === 403
+      ? "you seem to be logged out; log in again in another tab" : `the server answered ${res.status}`;
+    onRetry(`${why}. Nothing is lost; retrying in ${Math.round(wait / 1000)} s.`);
+    await pause(wait);
+  }
+}
+
+function pause(ms) {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); window.removeEventListener("online", done); resolve(); };
+    const timer = setTimeout(done, ms);
+    window.addEventListener("online", done); // the browser says the network is back: try now
+  });
+}
+
 async function submit() {
   if (closed || submitting) return;
   submitError.textContent = "";
@@ -842,22 +893,29 @@ async function submit() {
   submitting = true;
   const button = $("submit");
   button.disabled = true;
+  hold(true);
+  root.dataset.submit = "saving";
   try {
-    const outcome = await saver.idle();
+    if (saver.dirty()) submitError.textContent = "Submitting once your last changes are saved…";
+    const outcome = await saver.idle(); // the saver retries its saves itself, however long the server is away
     if (outcome === "conflict") return;
-    if (saver.state === "offline" || saver.state === "auth") {
-      submitError.textContent = "Can't reach the server; nothing is lost. Submit again when the connection is back.";
-      return;
-    }
-    const res = await post(data.urls.submit, {
+    const body = {
       version: saver.version, finish_reason: chosen.value, comment: comment.value,
       active_seconds: activeSeconds, save_key: saver.lastKey, labels: [],
+    };
+    root.dataset.submit = "sending";
+    const res = await postUntilAnswered(data.urls.submit, body, (why) => {
+      submitError.textContent = `Not submitted yet: ${why}`;
+      root.dataset.submit = "retrying";
     });
     if (res.ok) {
+      hold(false);
       closed = true;
       status = "submitted";
       saver.clearStored();
       localStorage.removeItem(commentKey);
+      submitError.textContent = "";
+      root.dataset.submit = "done";
       showClosed();
       announce("Submitted. Press n for the next chain.");
       return;
@@ -868,11 +926,10 @@ async function submit() {
       return;
     }
     submitError.textContent = message(res.payload, `The chain could not be submitted (error ${res.status}).`);
-  } catch {
-    submitError.textContent = "Can't reach the server; nothing is lost. Submit again when the connection is back.";
   } finally {
     submitting = false;
     button.disabled = false;
+    if (!closed) { hold(false); root.dataset.submit = ""; }
   }
 }
 
@@ -890,9 +947,11 @@ $("skip-form").addEventListener("submit", async (event) => {
   const reason = [picked ? picked.value : "", detail].filter(Boolean).join(": ");
   const error = $("skip-error");
   if (!reason) { error.textContent = "Choose or write a reason for skipping."; return; }
+  error.textContent = "";
   await saver.idle();
-  const res = await post(data.urls.skip, { reason });
+  const res = await postUntilAnswered(data.urls.skip, { reason }, (why) => { error.textContent = `Not skipped yet: ${why}`; });
   if (!res.ok) { error.textContent = message(res.payload, `Could not skip (error ${res.status}).`); return; }
+  error.textContent = "";
   closed = true;
   status = "skipped";
   saver.clearStored();
