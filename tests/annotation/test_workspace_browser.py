@@ -344,6 +344,8 @@ def test_extension_api_notes_rail_panel_events(live_server, make_user, extension
     page.add_init_script(EARLY_EXTENSION)  # registered before the workspace exists: queued, then started
     log_in(page, live_server, annotator.username)
     open_workspace(page, live_server, assignment.pk)
+    # Extensions start once every step's text is in the page (the page carries 200; the rest is fetched).
+    expect(page.locator("#workspace")).to_have_attribute("data-texts", "all")
     page.wait_for_function("window.__ext.started.length === 2")
     started = page.evaluate("window.__ext.started")
     assert started[0] == {"name": "early", "n": 400}
