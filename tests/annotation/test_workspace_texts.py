@@ -39,6 +39,12 @@ def rate(user, assignment, ratings: dict[int, int]) -> None:
                            labels=[LabelInput(step=i, rating=r) for i, r in ratings.items()])
 
 
+def lines(response) -> list:
+    body = response.content.decode()
+    assert body.endswith("\n")
+    return [json.loads(line) for line in body.split("\n")[:-1]]
+
+
 def page_data(user, assignment) -> dict:
     return assignment_workspace_data(assignment=assignment_get_for_user(pk=assignment.pk, user=user))
 
@@ -84,9 +90,22 @@ class TestTextsApi:
         user, assignment = claimed(make_user)
         response = api_client(user).get(self.url(assignment, assignment.revision))
         assert response.status_code == 200
-        assert response["Content-Type"] == "application/json"
+        assert response["Content-Type"] == "application/x-ndjson"
         assert "private" in response["Cache-Control"]
-        assert response.json() == {"revision": assignment.revision, "texts": chain_steps(STEPS)}
+        head, *texts = lines(response)
+        assert head == {"revision": assignment.revision, "count": STEPS}
+        assert texts == chain_steps(STEPS)
+
+    def test_a_text_with_newlines_and_quotes_stays_one_line(self, make_user, api_client):
+        project = project_create(slug="texts-lines", name="lines")
+        user = make_user("ann-lines")
+        membership_set(project=project, user=user, role=Role.ANNOTATOR)
+        steps = ["two\nlines", 'a "quoted" \\ step', "</script><b>x</b>", "\u2028 and \u2029"]
+        chains_import(project=project, data=json.dumps({"id": "c", "problem": "p", "steps": steps}).encode(),
+                      fmt="stepwise")
+        assignment = assignment_claim_next(project=project, user=user)
+        head, *texts = lines(api_client(user).get(self.url(assignment)))
+        assert head["count"] == 4 and texts == steps
 
     def test_another_revision_is_409_with_what_to_do(self, make_user, api_client):
         user, assignment = claimed(make_user)
@@ -110,4 +129,4 @@ class TestTextsApi:
         user, assignment = claimed(make_user)
         client = api_client(user)
         with django_assert_max_num_queries(5):  # session, user, assignment, revisions (+ savepoint slack)
-            assert len(client.get(self.url(assignment)).json()["texts"]) == STEPS
+            assert len(lines(client.get(self.url(assignment)))) == STEPS + 1

@@ -120,6 +120,9 @@ const measurer = new ResizeObserver((entries) => {
   if (shift) viewport.scrollTop = top + shift;
   placeRows();
   setListHeight();
+  // Rows that shrank (estimates are longer than rendered TeX; a closed editor) bring rows below into
+  // view: build them in the next frame, and the overscan after it.
+  renderSoon();
 });
 
 const placed = new WeakMap(); // row element -> the offset its transform says
@@ -1274,51 +1277,88 @@ function loadTexts() {
 
 async function fetchTexts(resolve) {
   for (let attempt = 0; ; attempt += 1) {
+    let outcome = "retry";
     try {
-      const response = await fetch(data.urls.texts, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (response.ok) {
-        const body = await response.json();
-        if (body.revision === data.assignment.revision && Array.isArray(body.texts) && body.texts.length === n) {
-          textsArrived(body.texts);
-          resolve();
-          return;
-        }
-      }
-      if (response.ok || response.status === 409) {
-        // The chain was edited since this page opened: its labels still save (by step key), its
-        // texts here are the old ones.
-        say("This chain's steps were changed since the page opened: reload the page to see them all.", "warn");
-        return;
-      }
+      const response = await fetch(data.urls.texts, { credentials: "same-origin", headers: { Accept: "application/x-ndjson, application/json" } });
+      if (response.ok) outcome = await readTexts(response);
+      else if (response.status === 409) outcome = "changed";
     } catch { /* offline: retried below */ }
+    if (outcome === "done") { textsDone(); resolve(); return; }
+    if (outcome === "changed") {
+      // The chain was edited since this page opened: its labels still save (by step key), its texts
+      // here are the old ones.
+      say("This chain's steps were changed since the page opened: reload the page to see them all.", "warn");
+      return;
+    }
     say("Loading the rest of the chain's steps: can't reach the server, retrying. Ratings you make are kept.", "warn");
     await new Promise((done) => { setTimeout(done, Math.min(30000, 1000 * 2 ** attempt)); });
   }
 }
 
-function textsArrived(all) {
+// JSON lines, taken in as they arrive and in slices of a few milliseconds (a key pressed meanwhile is
+// handled between two slices): the head {revision, count}, then one JSON string per step, in order.
+async function readTexts(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let rest = "";
+  let head = null;
+  let next = 0;
+  let batch = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    rest += done ? decoder.decode() : decoder.decode(value, { stream: true });
+    const cut = rest.lastIndexOf("\n");
+    const lines = cut === -1 ? [] : rest.slice(0, cut).split("\n");
+    if (cut !== -1) rest = rest.slice(cut + 1);
+    let slice = performance.now();
+    for (const line of lines) {
+      const item = JSON.parse(line);
+      if (head === null) {
+        head = item;
+        if (head.revision !== data.assignment.revision || head.count !== n) { reader.cancel(); return "changed"; }
+        continue;
+      }
+      batch.push(item);
+      if (performance.now() - slice > 4) {
+        textsArrived(next, batch);
+        next += batch.length;
+        batch = [];
+        await new Promise((go) => { setTimeout(go, 0); });
+        slice = performance.now();
+      }
+    }
+    if (batch.length) { textsArrived(next, batch); next += batch.length; batch = []; }
+    if (done) return head !== null && next === n ? "done" : "retry";
+  }
+}
+
+function textsArrived(from, batch) {
   // What is at the viewport's top stays there while the estimated heights of the new texts come in.
   const top = viewport.scrollTop;
   const anchor = heights.indexAt(top);
   const within = top - heights.offset(anchor);
-  for (let i = 0; i < n; i += 1) {
+  for (let k = 0; k < batch.length; k += 1) {
+    const i = from + k;
     if (texts[i] !== null) continue;
-    texts[i] = all[i];
-    if (!measured[i]) heights.set(i, estimateHeight(all[i], { perLine }));
+    texts[i] = batch[k];
+    if (!measured[i]) heights.set(i, estimateHeight(batch[k], { perLine }));
   }
-  textsLoaded = true;
-  root.dataset.texts = "all";
-  lowerTexts = null;
   const moved = heights.offset(anchor) + within;
   if (moved !== top) viewport.scrollTop = moved;
   // Rows built with a placeholder get their text in place (focus and an open editor stay).
   for (const [i, el] of rows) {
-    if (!el.dataset.pending) continue;
+    if (!el.dataset.pending || i < from || i >= from + batch.length) continue;
     delete el.dataset.pending;
     el.querySelector(".step-text").innerHTML = stepHtml(i);
   }
   placeRows();
   setListHeight();
+}
+
+function textsDone() {
+  textsLoaded = true;
+  root.dataset.texts = "all";
+  lowerTexts = null;
   renderWindow();
   drawRailSoon();
 }
