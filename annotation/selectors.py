@@ -148,9 +148,29 @@ def project_overview_for_user(*, user) -> list[dict]:
 
 # --- the workspace page ------------------------------------------------------------------------------
 
-def assignment_workspace_data(*, assignment: Assignment) -> dict:
-    """Everything the workspace page needs, compact: the steps as two arrays (keys, texts; keys None when
-    they are 0..n-1), the labels as rows of LABEL_FIELDS by index, the schema and the outcome.
+# Steps whose text comes in the workspace page itself, around the step the page opens on; the page asks
+# the steps API for the rest after its first frame (assignment_texts), so that at 20,000 steps the
+# first step does not wait for 3.9 MB of HTML to arrive and be parsed.
+WORKSPACE_PAGE_TEXTS = 200
+
+
+def _opening_step(labels: list[list], n: int, schema: dict) -> int:
+    """The step the workspace opens on, as static/js/workspace/main.js chooses it: the first unrated step
+    (in first-error mode, up to the first error), else the first error, else step 0."""
+    lowest = schema["scale"][0]["value"]
+    rated = {row[0] for row in labels if row[1] is not None}
+    first_error = min((row[0] for row in labels if row[1] == lowest), default=None)
+    limit = first_error + 1 if first_error is not None and schema.get("mode") == "first_error" else n
+    for i in range(limit):
+        if i not in rated:
+            return i
+    return first_error or 0
+
+
+def assignment_workspace_data(*, assignment: Assignment, page_texts: int = WORKSPACE_PAGE_TEXTS) -> dict:
+    """Everything the workspace page needs, compact: the step keys (None when they are 0..n-1), the texts
+    of `page_texts` steps around the step the page opens on (`texts` from index `textsFrom`; all of them
+    on shorter chains), the labels as rows of LABEL_FIELDS by index, the schema and the outcome.
 
     Two queries after the assignment (revisions, labels), whatever the chain's length. The assignment
     comes from `assignment_get_for_user` (chain, problem, project and annotation already joined).
@@ -166,6 +186,9 @@ def assignment_workspace_data(*, assignment: Assignment) -> dict:
     labels.sort()
     annotation = getattr(assignment, "annotation", None)
     sequential = steps.keys == list(range(len(steps.keys)))
+    n = len(steps)
+    start = _opening_step(labels, n, chain.project.schema)
+    first = max(0, min(start - page_texts // 4, n - page_texts))
     return {
         "assignment": {"id": assignment.pk, "status": assignment.status, "version": assignment.version,
                        "revision": assignment.revision, "activeSeconds": assignment.active_seconds,
@@ -177,13 +200,21 @@ def assignment_workspace_data(*, assignment: Assignment) -> dict:
                   "problem": chain.problem.statement,
                   # Hidden from annotators when the project says so (it is then not in the page at all).
                   "referenceAnswer": chain.problem.reference_answer if chain.project.show_reference_answer else "",
-                  "stepCount": len(steps)},
+                  "stepCount": n},
         "schema": chain.project.schema,
         "labelFields": list(LABEL_FIELDS),
         "keys": None if sequential else steps.keys,
-        "texts": steps.texts,
+        "textsFrom": first,
+        "texts": steps.texts[first:first + page_texts],
         "labels": labels,
     }
+
+
+def assignment_texts(*, assignment: Assignment) -> dict:
+    """Every step's text of the revision the annotator was shown, in order (the workspace's second
+    request). One query after the assignment."""
+    steps = assignment_steps(assignment=assignment)
+    return {"revision": steps.revision, "texts": steps.texts}
 
 
 def guidelines_for_assignment(*, assignment: Assignment) -> str:

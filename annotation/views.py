@@ -100,6 +100,8 @@ def assignment_workspace(request, pk):
     data["urls"] = {
         "assignment": reverse("api-assignment", args=[assignment.pk]),
         "labels": reverse("api-assignment-labels", args=[assignment.pk]),
+        # The revision in the URL: a browser's cached copy of another revision's texts is never used.
+        "texts": f"{reverse('api-assignment-texts', args=[assignment.pk])}?revision={assignment.revision}",
         "submit": reverse("api-assignment-submit", args=[assignment.pk]),
         "skip": reverse("api-assignment-skip", args=[assignment.pk]),
         "reopen": reverse("api-assignment-reopen", args=[assignment.pk]),

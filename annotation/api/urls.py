@@ -23,6 +23,7 @@ urlpatterns = [
     path("projects/<slug:slug>/queue/next/", views.QueueNextApi.as_view(), name="api-queue-next"),
     path("projects/<slug:slug>/assignments/", views.AssignmentListApi.as_view(), name="api-assignments"),
     path("assignments/<int:pk>/", views.AssignmentDetailApi.as_view(), name="api-assignment"),
+    path("assignments/<int:pk>/texts/", views.AssignmentTextsApi.as_view(), name="api-assignment-texts"),
     path("assignments/<int:pk>/labels/", views.AssignmentLabelsApi.as_view(), name="api-assignment-labels"),
     path("assignments/<int:pk>/submit/", views.AssignmentSubmitApi.as_view(), name="api-assignment-submit"),
     path("assignments/<int:pk>/skip/", views.AssignmentSkipApi.as_view(), name="api-assignment-skip"),

@@ -77,10 +77,11 @@ export class ExtensionHost {
     }
   }
 
-  /** The workspace is ready: start the extensions registered so far (also those the page stub queued). */
+  /** The workspace is ready: start the extensions registered so far, in the order they registered
+   * (first those the page stub queued before the workspace's module ran). */
   start(stub) {
     this.ready = true;
-    const queued = [...this.extensions, ...((stub && stub._queue) || [])];
+    const queued = [...((stub && stub._queue) || []), ...this.extensions];
     this.extensions = [];
     queued.forEach((extension) => this.register(extension));
   }

@@ -20,7 +20,12 @@ const mode = schema.mode;
 const scale = schema.scale;
 const lowest = scale[0].value;
 const n = data.chain.stepCount;
-const texts = data.texts;
+// The page carries the texts of the steps around the one it opens on (`textsFrom` on); the rest come
+// from the texts API after the first frame (loadTexts). Until then such a step's row shows a
+// placeholder, filled in place when its text arrives; search and the extensions wait for them.
+const texts = new Array(n).fill(null);
+for (let k = 0; k < data.texts.length; k += 1) texts[data.textsFrom + k] = data.texts[k];
+let textsLoaded = data.texts.length === n;
 const keys = data.keys; // null: step i has key i
 const keyIndex = keys ? new Map(keys.map((key, i) => [key, i])) : null;
 const keyOf = (i) => (keys ? keys[i] : i);
@@ -62,10 +67,12 @@ const frozen = () => closed || held;
 
 // --- announcements ----------------------------------------------------------------------------------
 const live = $("ws-live");
+let announcing = null;
 function announce(message) {
-  // Polite: a screen reader finishes what it reads, then says this.
-  live.textContent = "";
-  requestAnimationFrame(() => { live.textContent = message; });
+  // Polite: a screen reader finishes what it reads, then says this. Emptied after the key's handler
+  // (with the rows' repaint) and written in the next frame, so the same message twice is said twice.
+  announcing = message;
+  flushSoon();
 }
 const hint = $("ws-hint");
 let hintTimer = null;
@@ -84,11 +91,21 @@ const list = $("steps");
 const digits = String(n).length;
 root.style.setProperty("--num-w", `${Math.max(2, digits) + 1}ch`);
 const perLine = Math.max(24, Math.floor((viewport.clientWidth - 260) / 8.2));
-const heights = new Heights(texts.map((text) => estimateHeight(text, { perLine })));
+const heights = new Heights(texts.map((text) => estimateHeight(text || "", { perLine })));
+const measured = new Uint8Array(n); // 1: the row's height was measured (kept when the texts arrive)
 const rows = new Map(); // index -> element
 list.setAttribute("aria-setsize", String(n));
 
-function setListHeight() { list.style.height = `${heights.total()}px`; }
+let listHeight = -1;
+function setListHeight() {
+  const total = heights.total();
+  if (total !== listHeight) { listHeight = total; list.style.height = `${total}px`; }
+}
+
+// The viewport's height, kept by an observer: read on every key, and a read of `clientHeight` after
+// the key's first DOM write would force a layout of the page in the middle of the handler.
+let viewHeight = viewport.clientHeight;
+new ResizeObserver(() => { viewHeight = viewport.clientHeight; renderSoon(); }).observe(viewport);
 
 const measurer = new ResizeObserver((entries) => {
   let shift = 0;
@@ -100,16 +117,24 @@ const measurer = new ResizeObserver((entries) => {
     const size = entry.borderBoxSize && entry.borderBoxSize[0] ? entry.borderBoxSize[0].blockSize : el.offsetHeight;
     const rowTop = heights.offset(i);
     const delta = heights.set(i, Math.max(8, Math.round(size)));
+    measured[i] = 1;
     // Keep what the annotator looks at in place: rows above the viewport's top that grew push it down.
     if (delta && rowTop < top) shift += delta;
   }
   if (shift) viewport.scrollTop = top + shift;
   placeRows();
   setListHeight();
+  // Rows that shrank (estimates are longer than rendered TeX; a closed editor) bring rows below into
+  // view: build them in the next frame, and the overscan after it.
+  renderSoon();
 });
 
+const placed = new WeakMap(); // row element -> the offset its transform says
 function placeRows() {
-  for (const [i, el] of rows) el.style.transform = `translateY(${heights.offset(i)}px)`;
+  for (const [i, el] of rows) {
+    const y = heights.offset(i);
+    if (placed.get(el) !== y) { placed.set(el, y); el.style.transform = `translateY(${y}px)`; }
+  }
 }
 
 let frameQueued = false;
@@ -119,8 +144,43 @@ function renderSoon() {
   requestAnimationFrame(() => { frameQueued = false; renderWindow(); drawRail(); });
 }
 
+// Rows inside the viewport are built at once (a key, a scroll, a jump); the rows of the overscan above
+// and below it, and the removal of rows that left it, wait for an idle moment: a key that moves the
+// window by a row then does not pay, before its frame, for building, typesetting and laying out the
+// row that enters the overscan 500 px below.
+const OVERSCAN = 500;
+function insertRow(i) {
+  const el = buildRow(i);
+  rows.set(i, el);
+  measurer.observe(el);
+  let before = null; // the row after it in the list: the DOM keeps the steps' order (reading, Tab)
+  let beforeIndex = Infinity;
+  for (const [k, other] of rows) if (k > i && k < beforeIndex) { beforeIndex = k; before = other; }
+  list.insertBefore(el, before);
+}
+
 function renderWindow() {
-  const [first, last] = visibleRange(heights, viewport.scrollTop, viewport.clientHeight, 500);
+  const [first, last] = visibleRange(heights, viewport.scrollTop, viewHeight, 0);
+  let built = false;
+  for (let i = first; i <= last; i += 1) {
+    if (!rows.has(i)) { insertRow(i); built = true; }
+  }
+  if (built) { placeRows(); setListHeight(); }
+  fillSoon();
+}
+
+let fillQueued = false;
+const idle = window.requestIdleCallback ? (f) => window.requestIdleCallback(f, { timeout: 300 })
+  : (f) => setTimeout(() => f({ didTimeout: true, timeRemaining: () => 8 }), 50);
+function fillSoon() {
+  if (fillQueued) return;
+  fillQueued = true;
+  idle(fillWindow);
+}
+
+function fillWindow(deadline) {
+  fillQueued = false;
+  const [first, last] = visibleRange(heights, viewport.scrollTop, viewHeight, OVERSCAN);
   for (const [i, el] of rows) {
     if (i >= first && i <= last) continue;
     if (el.contains(document.activeElement) && i === current) continue; // keep typing in an open editor
@@ -128,20 +188,20 @@ function renderWindow() {
     el.remove();
     rows.delete(i);
   }
-  let prev = null;
-  for (let i = first; i <= last; i += 1) {
-    let el = rows.get(i);
-    if (!el) {
-      el = buildRow(i);
-      rows.set(i, el);
-      measurer.observe(el);
+  // Nearest the viewport first, in slices of about 6 ms (at least one row each), so that a key pressed
+  // meanwhile waits little.
+  const [top, bottom] = visibleRange(heights, viewport.scrollTop, viewHeight, 0);
+  const start = performance.now();
+  let built = 0;
+  for (let d = 1; top - d >= first || bottom + d <= last; d += 1) {
+    for (const i of [bottom + d, top - d]) {
+      if (i < first || i > last || rows.has(i)) continue;
+      if (built && (performance.now() - start > 6 || deadline.timeRemaining() < 2)) { placeRows(); setListHeight(); fillSoon(); return; }
+      insertRow(i);
+      built += 1;
     }
-    const want = prev ? prev.nextSibling : list.firstChild;
-    if (want !== el) list.insertBefore(el, want);
-    prev = el;
   }
-  placeRows();
-  setListHeight();
+  if (built) { placeRows(); setListHeight(); }
 }
 
 // --- rows -------------------------------------------------------------------------------------------
@@ -170,7 +230,9 @@ for (const level of scale) {
   proto.querySelector(".rate").appendChild(button);
 }
 
+const PENDING_HTML = '<span class="muted step-pending">Loading this step…</span>';
 function stepHtml(i) {
+  if (texts[i] === null) return PENDING_HTML;
   return cache.get(keyOf(i), () => renderRich(texts[i], katex));
 }
 
@@ -184,6 +246,7 @@ function buildRow(i) {
   const text = el.querySelector(".step-text");
   text.id = `step-text-${i}`;
   text.innerHTML = stepHtml(i); // render.js escapes every character of the model's text
+  if (texts[i] === null) el.dataset.pending = "1";
   el.querySelector(".step-no").textContent = String(i + 1);
   el.querySelector(".step-notes").id = `step-notes-${i}`;
   el.setAttribute("aria-describedby", `step-text-${i} step-notes-${i}`);
@@ -260,13 +323,49 @@ function paintRow(el, i) {
   meta.hidden = !meta.firstChild;
 }
 
+// Rows and the summary are repainted in a microtask, after the key's handler: its focus() and scroll
+// then find the page's style and layout clean (a write before them forced a style recalculation of
+// the row's subtree, then the frame did it again), and the frame does each once.
+const dirtyRows = new Set();
+let summaryDirty = false;
+let saveShown = null; // [text, kind, state] of the save state, to be written
+let flushQueued = false;
+function flushSoon() {
+  if (flushQueued) return;
+  flushQueued = true;
+  queueMicrotask(flushPaint);
+}
+function flushPaint() {
+  flushQueued = false;
+  for (const i of dirtyRows) {
+    const el = rows.get(i);
+    if (el) paintRow(el, i);
+  }
+  dirtyRows.clear();
+  if (summaryDirty) { summaryDirty = false; writeSummary(); }
+  if (saveShown) {
+    const [text, kind, state] = saveShown;
+    saveShown = null;
+    setText(saveState, text);
+    if (saveState.dataset.kind !== kind) saveState.dataset.kind = kind;
+    if (root.dataset.save !== state) root.dataset.save = state;
+  }
+  if (announcing !== null) {
+    const message = announcing;
+    announcing = null;
+    live.textContent = "";
+    requestAnimationFrame(() => { live.textContent = message; });
+  }
+}
+
 function repaint(i) {
-  const el = rows.get(i);
-  if (el) paintRow(el, i);
+  dirtyRows.add(i);
+  flushSoon();
 }
 
 function repaintAll() {
-  for (const [i, el] of rows) paintRow(el, i);
+  for (const i of rows.keys()) dirtyRows.add(i);
+  flushSoon();
 }
 
 // --- the editor of one step: rationale, correction, error type ---------------------------------------
@@ -362,7 +461,7 @@ const MARGIN = 48;
 function ensureVisible(i) {
   const top = heights.offset(i);
   const bottom = top + heights.get(i);
-  const view = viewport.clientHeight;
+  const view = viewHeight;
   if (top < viewport.scrollTop + MARGIN) viewport.scrollTop = Math.max(0, top - MARGIN);
   else if (bottom > viewport.scrollTop + view - MARGIN) {
     viewport.scrollTop = heights.get(i) > view - 2 * MARGIN ? top - MARGIN : bottom - view + MARGIN;
@@ -374,14 +473,16 @@ function focusStep(i, { scroll = true, focus = true } = {}) {
   const next = Math.max(0, Math.min(n - 1, i));
   const prev = current;
   current = next;
+  // Scroll and focus before any write of this key (the rows' repaint waits for the microtask), so
+  // neither forces a style recalculation or a layout.
   if (scroll) ensureVisible(next);
   renderWindow();
-  repaint(prev);
-  repaint(next);
   const el = rows.get(next);
   const typing = document.activeElement && document.activeElement.closest("input, textarea, select, dialog");
   if (el && focus && !typing) el.focus({ preventScroll: true });
-  position.textContent = `Step ${next + 1} of ${n}`;
+  repaint(prev);
+  repaint(next);
+  setText(position, `Step ${next + 1} of ${n}`);
   drawRailSoon();
   host.emit("focus", { index: next, key: keyOf(next) });
 }
@@ -402,9 +503,8 @@ function change(i, patch, { kind = "rating", record = true } = {}) {
   if (record) undo.push({ i, patch: before });
   if (undo.length > 500) undo.shift();
   saver.change(i, patch, kind);
-  if (labels.firstError() !== firstBefore) repaintAll(); else repaint(i);
+  if (labels.firstError() !== firstBefore) { repaintAll(); railChanged(); } else { repaint(i); railChanged(i); }
   updateSummary();
-  drawRailSoon();
   host.emit("label", { index: i, key: keyOf(i), fields: { ...patch } });
   return true;
 }
@@ -450,12 +550,15 @@ function textChanged(control) {
 const ratedBar = $("rated-bar");
 const ratedCount = $("rated-count");
 const suggestionEl = $("finish-suggestion");
-// A text or width written only when it differs: the summary is updated on every key.
-function setText(el, text, width = null) {
-  if (text !== null && el.textContent !== text) el.textContent = text;
-  if (width !== null && el.style.width !== width) el.style.width = width;
+// A text written only when it differs: the summary is updated on every key.
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
 }
 function updateSummary() {
+  summaryDirty = true;
+  flushSoon();
+}
+function writeSummary() {
   const first = labels.firstError();
   const reachable = mode === "first_error" && first !== -1 ? first + 1 : n;
   let ratedReachable = labels.rated;
@@ -463,7 +566,8 @@ function updateSummary() {
     ratedReachable = 0;
     for (let i = 0; i < reachable; i += 1) if (labels.ratingOf(i) !== null) ratedReachable += 1;
   }
-  setText(ratedBar, null, `${(100 * ratedReachable) / Math.max(1, reachable)}%`);
+  const fill = `scaleX(${ratedReachable / Math.max(1, reachable)})`;
+  if (ratedBar.style.transform !== fill) ratedBar.style.transform = fill;
   setText(ratedCount, `${labels.rated} of ${n} steps rated` + (first !== -1 ? ` · first error: step ${first + 1}` : ""));
   const suggestion = labels.suggestion(mode);
   if (closed || !suggestion) {
@@ -487,44 +591,103 @@ function drawRailSoon() {
   railQueued = true;
   requestAnimationFrame(() => { railQueued = false; drawRail(); });
 }
-function drawRail() {
-  const ratio = window.devicePixelRatio || 1;
-  const w = rail.clientWidth;
-  const h = rail.clientHeight;
-  if (!w || !h) return;
-  if (rail.width !== Math.round(w * ratio) || rail.height !== Math.round(h * ratio)) {
-    rail.width = Math.round(w * ratio);
-    rail.height = Math.round(h * ratio);
+// The rail's size, kept by an observer (a read of clientHeight in a frame callback after the key's
+// writes would force a layout there).
+let railW = rail.clientWidth;
+let railH = rail.clientHeight;
+new ResizeObserver(() => { railW = rail.clientWidth; railH = rail.clientHeight; railFull = true; drawRailSoon(); }).observe(rail);
+
+// The labels' layer of the rail is kept in a canvas of its own and redrawn only where steps changed
+// (one pixel row per changed step; the whole layer when the first error moved, the size changed or
+// labels were restored); each frame copies it and draws the overlays (first-error veil, the viewport,
+// the current step, extensions' marks, search matches) over it.
+const railBase = document.createElement("canvas");
+const baseCtx = railBase.getContext("2d");
+let railFull = true;
+const railSteps = new Set();
+let railRows = null; // per pixel row: the worst rating, any unrated step, any flagged step
+function railChanged(i) {
+  if (i === undefined) railFull = true; else railSteps.add(i);
+  drawRailSoon();
+}
+function railPixelRow(y, pixelRows) {
+  // The steps i with floor(i * pixelRows / n) === y.
+  const from = Math.ceil((y * n) / pixelRows);
+  const to = Math.min(n, Math.ceil(((y + 1) * n) / pixelRows));
+  let worst = -999;
+  let unrated = 0;
+  let flagged = 0;
+  for (let i = from; i < to; i += 1) {
+    const r = labels.ratingOf(i);
+    if (r === null) { if (!labels.closedAt(i, mode)) unrated = 1; } else if (worst === -999 || r < worst) worst = r;
+    if (labels.bits[i] & 1) flagged = 1;
   }
-  const ctx = railCtx;
+  railRows.worst[y] = worst;
+  railRows.unrated[y] = unrated;
+  railRows.flagged[y] = flagged;
+}
+function paintRailRow(ctx, y, w, h) {
+  // One pixel row covers n / h steps: show the most telling state among them (error > neutral-ish >
+  // unrated > good), so a single −1 among a thousand steps still shows.
+  const bandW = w - 6;
+  const worst = railRows.worst[y];
+  if (worst !== -999) {
+    ctx.fillStyle = levelByValue.get(worst)?.color || "#98a2b3";
+    ctx.fillRect(0, y, bandW, Math.max(1, h / n));
+  } else if (railRows.unrated[y]) {
+    ctx.fillStyle = "#d0d5dd";
+    ctx.fillRect(0, y, bandW, Math.max(1, h / n));
+  }
+  if (railRows.flagged[y]) { ctx.fillStyle = "#f79009"; ctx.fillRect(bandW, y, 6, Math.max(2, h / n)); }
+}
+function drawRailBase(ratio, w, h) {
+  const pixelRows = Math.max(1, Math.floor(h));
+  const ctx = baseCtx;
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  // Row by row only when a pixel row holds whole steps (n >= rows): then every mark is one row high
+  // (a flag two, so the row above's flag is drawn again).
+  if (!railFull && railRows && railRows.worst.length === pixelRows && n >= pixelRows) {
+    const redo = new Set();
+    for (const i of railSteps) redo.add(Math.floor((i * pixelRows) / n));
+    for (const y of redo) {
+      railPixelRow(y, pixelRows);
+      ctx.fillStyle = "#eaecf0";
+      ctx.fillRect(0, y, w, 1);
+      paintRailRow(ctx, y, w, h);
+      if (y > 0 && railRows.flagged[y - 1]) paintRailRow(ctx, y - 1, w, h);
+    }
+    railSteps.clear();
+    return;
+  }
+  railFull = false;
+  railSteps.clear();
+  railRows = { worst: new Int16Array(pixelRows), unrated: new Uint8Array(pixelRows), flagged: new Uint8Array(pixelRows) };
   ctx.clearRect(0, 0, w, h);
   ctx.fillStyle = "#eaecf0";
   ctx.fillRect(0, 0, w, h);
-  const first = labels.firstError();
-  const pixelRows = Math.max(1, Math.floor(h));
-  // One pixel row covers n / h steps: show the most telling state among them (error > neutral-ish >
-  // unrated > good), so a single −1 among a thousand steps still shows.
-  const worst = new Int16Array(pixelRows).fill(-999);
-  const anyUnrated = new Uint8Array(pixelRows);
-  const flagged = new Uint8Array(pixelRows);
-  for (let i = 0; i < n; i += 1) {
-    const y = Math.floor((i * pixelRows) / n);
-    const r = labels.ratingOf(i);
-    if (r === null) { if (!labels.closedAt(i, mode)) anyUnrated[y] = 1; } else if (worst[y] === -999 || r < worst[y]) worst[y] = r;
-    if (labels.bits[i] & 1) flagged[y] = 1;
-  }
-  const bandW = w - 6;
   for (let y = 0; y < pixelRows; y += 1) {
-    if (worst[y] !== -999) {
-      ctx.fillStyle = levelByValue.get(worst[y])?.color || "#98a2b3";
-      ctx.fillRect(0, y, bandW, Math.max(1, h / n));
-    } else if (anyUnrated[y]) {
-      ctx.fillStyle = "#d0d5dd";
-      ctx.fillRect(0, y, bandW, Math.max(1, h / n));
-    }
-    if (flagged[y]) { ctx.fillStyle = "#f79009"; ctx.fillRect(bandW, y, 6, Math.max(2, h / n)); }
+    railPixelRow(y, pixelRows);
+    paintRailRow(ctx, y, w, h);
   }
+}
+function drawRail() {
+  const top0 = viewport.scrollTop; // read first: nothing below writes to the DOM
+  const ratio = window.devicePixelRatio || 1;
+  const w = railW;
+  const h = railH;
+  if (!w || !h) return;
+  if (rail.width !== Math.round(w * ratio) || rail.height !== Math.round(h * ratio)) {
+    rail.width = railBase.width = Math.round(w * ratio);
+    rail.height = railBase.height = Math.round(h * ratio);
+    railFull = true;
+  }
+  drawRailBase(ratio, w, h);
+  const ctx = railCtx;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.drawImage(railBase, 0, 0);
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  const first = labels.firstError();
+  const bandW = w - 6;
   if (mode === "first_error" && first !== -1) {
     const y = ((first + 1) * h) / n;
     ctx.fillStyle = "rgba(246,247,249,0.75)";
@@ -534,8 +697,8 @@ function drawRail() {
   }
   // The viewport's window and the current step.
   const total = heights.total() || 1;
-  const top = (viewport.scrollTop / total) * h;
-  const span = Math.max(4, (viewport.clientHeight / total) * h);
+  const top = (top0 / total) * h;
+  const span = Math.max(4, (viewHeight / total) * h);
   ctx.strokeStyle = "#1d2330";
   ctx.lineWidth = 1;
   ctx.strokeRect(0.5, top + 0.5, w - 1, span - 1);
@@ -668,9 +831,11 @@ const saver = new Saver({
   url: data.urls.labels, csrf, version: data.assignment.version, storageKey, storage: window.localStorage,
   fetch: (...args) => window.fetch(...args), activeSeconds: () => (closed ? null : activeSeconds),
   onState(state, detail, count) {
-    saveState.textContent = STATE_TEXT[state](count, detail);
-    saveState.dataset.kind = state === "saved" ? "ok" : state === "pending" || state === "saving" ? "busy" : "error";
-    root.dataset.save = state;
+    // Written with the rows' repaint, after the key's handler (a write here, before the handler's
+    // scroll, forced a layout of the page).
+    saveShown = [STATE_TEXT[state](count, detail),
+      state === "saved" ? "ok" : state === "pending" || state === "saving" ? "busy" : "error", state];
+    flushSoon();
     if (state === "conflict") showConflict();
     if (state === "closed") { closed = true; repaintAll(); say(detail || "This chain was closed elsewhere.", "warn"); }
   },
@@ -736,7 +901,7 @@ function restore(entry = saver.readStored(), own = true) {
       // reached the server is sent again with its own key, and answered `replayed` if it did).
       for (const [index, patch] of patches) if (index < n) labels.apply(index, patch);
       saver.adopt(entry);
-      if (!own) { repaintAll(); updateSummary(); drawRailSoon(); say(`Unsaved changes to ${patches.size} step${patches.size === 1 ? "" : "s"} from a closed tab were restored; saving.`); }
+      if (!own) { repaintAll(); updateSummary(); railChanged(); say(`Unsaved changes to ${patches.size} step${patches.size === 1 ? "" : "s"} from a closed tab were restored; saving.`); }
     } else {
       // Another page saved since: these are offered, not applied unasked. Kept under their own key
       // until the annotator decides, so a further reload still offers them.
@@ -978,6 +1143,7 @@ function showClosed() {
     : status === "skipped" ? "Skipped." : "This chain is closed.";
   const reopenButton = $("reopen");
   reopenButton.hidden = !(status === "submitted" && schema.allow_reopen !== false);
+  saveShown = null; // the outcome replaces any save state still to be written
   saveState.textContent = status === "submitted" ? "Submitted" : status === "skipped" ? "Skipped" : "Closed";
   saveState.dataset.kind = "ok";
   repaintAll();
@@ -1009,7 +1175,13 @@ searchInput.addEventListener("input", () => {
   clearTimeout(searchTimer);
   searchTimer = setTimeout(runSearch, 120);
 });
+let searchWaits = false;
 function runSearch() {
+  if (!textsLoaded) {
+    searchCount.textContent = "loading the chain's steps…";
+    if (!searchWaits) { searchWaits = true; loadTexts().then(() => { searchWaits = false; runSearch(); }); }
+    return;
+  }
   if (!lowerTexts) lowerTexts = texts.map((t) => t.toLocaleLowerCase());
   matches = search(lowerTexts, searchInput.value.toLocaleLowerCase());
   matchSet = new Set(matches);
@@ -1091,6 +1263,7 @@ list.addEventListener("click", (event) => {
   else if (act === "edit") { if (expanded === i) closeEditor(); else openEditor(i, "rationale"); }
   else if (act === "copy-step") {
     const area = row.querySelector("textarea[data-field=correction]");
+    if (texts[i] === null) { say("This step's text is still loading; try again in a moment."); return; }
     area.value = texts[i];
     area.focus();
     button.remove();
@@ -1130,8 +1303,8 @@ function handleKey(event) {
     j: () => focusStep(current + 1), ArrowDown: () => focusStep(current + 1),
     k: () => focusStep(current - 1), ArrowUp: () => focusStep(current - 1),
     Home: () => focusStep(0), End: () => focusStep(n - 1),
-    PageDown: () => focusStep(heights.indexAt(heights.offset(current) + viewport.clientHeight * 0.9)),
-    PageUp: () => focusStep(heights.indexAt(Math.max(0, heights.offset(current) - viewport.clientHeight * 0.9))),
+    PageDown: () => focusStep(heights.indexAt(heights.offset(current) + viewHeight * 0.9)),
+    PageUp: () => focusStep(heights.indexAt(Math.max(0, heights.offset(current) - viewHeight * 0.9))),
     n: () => nextUnrated(1), N: () => nextUnrated(-1),
     u: undoLast, f: () => toggle(current, "flagged"), x: () => toggle(current, "unsure"),
     r: () => openEditor(current, "rationale"), c: () => openEditor(current, "correction"),
@@ -1148,6 +1321,105 @@ function handleKey(event) {
   if (!action) return;
   event.preventDefault();
   action();
+}
+
+// --- the rest of the steps' texts -------------------------------------------------------------------
+let whenTexts = null;
+/** Resolves once every step's text is in the page; the request goes after the first frame. */
+function loadTexts() {
+  if (!whenTexts) {
+    whenTexts = textsLoaded ? Promise.resolve()
+      : new Promise((resolve) => requestAnimationFrame(() => setTimeout(() => fetchTexts(resolve), 0)));
+  }
+  return whenTexts;
+}
+
+async function fetchTexts(resolve) {
+  for (let attempt = 0; ; attempt += 1) {
+    let outcome = "retry";
+    try {
+      const response = await fetch(data.urls.texts, { credentials: "same-origin", headers: { Accept: "application/x-ndjson, application/json" } });
+      if (response.ok) outcome = await readTexts(response);
+      else if (response.status === 409) outcome = "changed";
+    } catch { /* offline: retried below */ }
+    if (outcome === "done") { textsDone(); resolve(); return; }
+    if (outcome === "changed") {
+      // The chain was edited since this page opened: its labels still save (by step key), its texts
+      // here are the old ones.
+      say("This chain's steps were changed since the page opened: reload the page to see them all.", "warn");
+      return;
+    }
+    say("Loading the rest of the chain's steps: can't reach the server, retrying. Ratings you make are kept.", "warn");
+    await new Promise((done) => { setTimeout(done, Math.min(30000, 1000 * 2 ** attempt)); });
+  }
+}
+
+// JSON lines, taken in as they arrive and in slices of a few milliseconds (a key pressed meanwhile is
+// handled between two slices): the head {revision, count}, then one JSON string per step, in order.
+async function readTexts(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let rest = "";
+  let head = null;
+  let next = 0;
+  let batch = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    rest += done ? decoder.decode() : decoder.decode(value, { stream: true });
+    const cut = rest.lastIndexOf("\n");
+    const lines = cut === -1 ? [] : rest.slice(0, cut).split("\n");
+    if (cut !== -1) rest = rest.slice(cut + 1);
+    let slice = performance.now();
+    for (const line of lines) {
+      const item = JSON.parse(line);
+      if (head === null) {
+        head = item;
+        if (head.revision !== data.assignment.revision || head.count !== n) { reader.cancel(); return "changed"; }
+        continue;
+      }
+      batch.push(item);
+      if (performance.now() - slice > 4) {
+        textsArrived(next, batch);
+        next += batch.length;
+        batch = [];
+        await new Promise((go) => { setTimeout(go, 0); });
+        slice = performance.now();
+      }
+    }
+    if (batch.length) { textsArrived(next, batch); next += batch.length; batch = []; }
+    if (done) return head !== null && next === n ? "done" : "retry";
+  }
+}
+
+function textsArrived(from, batch) {
+  // What is at the viewport's top stays there while the estimated heights of the new texts come in.
+  const top = viewport.scrollTop;
+  const anchor = heights.indexAt(top);
+  const within = top - heights.offset(anchor);
+  for (let k = 0; k < batch.length; k += 1) {
+    const i = from + k;
+    if (texts[i] !== null) continue;
+    texts[i] = batch[k];
+    if (!measured[i]) heights.set(i, estimateHeight(batch[k], { perLine }));
+  }
+  const moved = heights.offset(anchor) + within;
+  if (moved !== top) viewport.scrollTop = moved;
+  // Rows built with a placeholder get their text in place (focus and an open editor stay).
+  for (const [i, el] of rows) {
+    if (!el.dataset.pending || i < from || i >= from + batch.length) continue;
+    delete el.dataset.pending;
+    el.querySelector(".step-text").innerHTML = stepHtml(i);
+  }
+  placeRows();
+  setListHeight();
+}
+
+function textsDone() {
+  textsLoaded = true;
+  root.dataset.texts = "all";
+  lowerTexts = null;
+  renderWindow();
+  drawRailSoon();
 }
 
 // --- extensions -----------------------------------------------------------------------------------
@@ -1192,15 +1464,17 @@ updateSummary();
 showActive();
 const firstOpen = labels.nextUnrated(-1, 1, mode);
 current = firstOpen !== -1 ? firstOpen : Math.max(0, labels.firstError());
-renderWindow();
-focusStep(current);
+focusStep(current); // scrolls before it builds the rows in view: one layout of them, in the first frame
 if (closed) showClosed();
 else saveState.dataset.kind = saver.dirty() ? "busy" : "";
 document.addEventListener("keydown", handleKey);
 root.dataset.ready = "1";
+if (textsLoaded) root.dataset.texts = "all";
 early.ready = true;
 early.stop();
 for (const queued of early.q.splice(0)) handleKey({ ...queued, target: document.body, preventDefault() {} });
-host.start(window.StepwiseWorkspace);
+// Extensions start once every step's text is in the page (their API reads any step's text).
+const stub = window.StepwiseWorkspace;
 window.StepwiseWorkspace = { register: (extension) => host.register(extension), version: 1 };
+loadTexts().then(() => host.start(stub));
 drawRail();
