@@ -155,6 +155,9 @@ ROUTES = {
                        "methods": {"POST": {"expect": api_members(reviewer=403, researcher=403)}}},
     "api-assignments": {"kwargs": lambda w: {"slug": w.project.slug}, "methods": {"GET": {"expect": api_members()}}},
     "api-assignment": {"kwargs": lambda w: {"pk": w.assignment.pk}, "methods": {"GET": {"expect": api_owner()}}},
+    # The workspace's step texts after the first screen (issue 6): the assignment's owner only, as the page.
+    "api-assignment-texts": {"kwargs": lambda w: {"pk": w.assignment.pk},
+                             "methods": {"GET": {"expect": api_owner()}}},
     "api-assignment-labels": {"kwargs": lambda w: {"pk": w.assignment.pk}, "methods": {
         "PATCH": {"expect": api_owner(), "body": labels_body},
         "PUT": {"expect": api_owner(), "body": labels_body}}},
