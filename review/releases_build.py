@@ -115,9 +115,9 @@ class _HashedFile:
             end = os.fstat(handle.fileno()).st_size if stop is None else stop
             if end <= start:
                 return
-            hasher = None
+            hasher, failed = None, []
             if self.digest is not None:
-                hasher = threading.Thread(target=_hash_range, args=(self.digest, path, start, end),
+                hasher = threading.Thread(target=_hash_range, args=(self.digest, path, start, end, failed),
                                           name="release-merge-hash")
                 hasher.start()
             try:
@@ -125,17 +125,24 @@ class _HashedFile:
             finally:
                 if hasher is not None:
                     hasher.join()
+            if failed:  # a hash that missed bytes must not be published as the file's
+                raise OSError(f"{path}: hashing the appended part failed") from failed[0]
         self.info.bytes += end - start
 
 
-def _hash_range(digest, path: Path, start: int, end: int) -> None:
+def _hash_range(digest, path: Path, start: int, end: int, failed: list) -> None:
     # Its own reads, a megabyte at a time (a memory map would count the whole file in this process's memory).
-    with path.open("rb", buffering=0) as handle:
-        handle.seek(start)
-        left = end - start
-        while left > 0 and (block := handle.read(min(left, 1 << 20))):
-            left -= len(block)
-            digest.update(block)
+    try:
+        with path.open("rb", buffering=0) as handle:
+            handle.seek(start)
+            left = end - start
+            while left > 0 and (block := handle.read(min(left, 1 << 20))):
+                left -= len(block)
+                digest.update(block)
+        if left:
+            raise OSError(f"{path} ended {left} bytes early")
+    except BaseException as exc:  # reported by the caller after join
+        failed.append(exc)
 
 
 def _copy_range(source: BinaryIO, target: int, start: int, end: int) -> None:
