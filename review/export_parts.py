@@ -198,75 +198,59 @@ def export_write(*, project, fmt: str, handle: BinaryIO, parts: int = 2, min_cha
     processes when `can_split`, outside a transaction and with at least `min_chains` chains (default: the setting
     STEPWISE_EXPORT_SPLIT_MIN_CHAINS), else in this one.
     `on_rows(n)` is called every 1,000 rows with the rows written so far (both processes')."""
-    from .selectors import export_lines, row_lines
+    from .selectors import row_lines
 
     if min_chains is None:
         min_chains = getattr(settings, "STEPWISE_EXPORT_SPLIT_MIN_CHAINS", MIN_CHAINS)
-
     split = (median_chain_id(project.pk, minimum=min_chains)
              if can_split(parts=parts) and not connection.in_atomic_block else None)
+    array = fmt == "processbench"  # a JSON array, as ProcessBench ships; JSON Lines otherwise
+    lines = _Lines(handle)
+
+    def write(rows: Iterator[bytes], theirs: Callable[[], int]) -> None:
+        for line in rows:
+            lines.add(((b"[\n" if lines.rows == 0 else b",\n") + line) if array else line + b"\n")
+            if on_rows and lines.rows % 1000 == 0:
+                on_rows(lines.rows + theirs())
+        lines.flush()
+
     if split is None:
-        rows = 0
-        for _chunk in _gathered(export_lines(project=project, fmt=fmt), handle):
-            rows += 1
-            if on_rows and rows % 1000 == 0:
-                on_rows(rows)
-        return Written(rows=max(rows - (fmt == "processbench"), 0), processes=1)
+        write(row_lines(project=project, fmt=fmt), lambda: 0)
+        if array:
+            handle.write(b"\n]\n" if lines.rows else b"[]\n")
+        return Written(rows=lines.rows, processes=1)
     fd, name = tempfile.mkstemp(prefix="stepwise-export-", suffix=".part", dir=directory)
     os.close(fd)
     part_path = Path(name)
-    separator = b",\n" if fmt == "processbench" else b"\n"
 
     def second_half(progress: Callable[[int], None]) -> int:
+        # Every row with its separator before it (an array) or its newline after: the part goes on as it is.
         with part_path.open("wb") as out:
-            lines = _Lines(out)
+            theirs = _Lines(out)
             for line in row_lines(project=project, fmt=fmt, after=split, batch=PART_BATCH):
-                lines.add(separator + line if fmt == "processbench" else line + b"\n")
-                if lines.rows % 1000 == 0:
-                    progress(lines.rows)
-            lines.flush()
-            progress(lines.rows)
-            return lines.rows
+                theirs.add(b",\n" + line if array else line + b"\n")
+                if theirs.rows % 1000 == 0:
+                    progress(theirs.rows)
+            theirs.flush()
+            progress(theirs.rows)
+            return theirs.rows
 
     connection.close()  # the child opens its own; this one reconnects on its next query
     part = Part(second_half, directory=directory)
     try:
-        lines = _Lines(handle)
-        for line in row_lines(project=project, fmt=fmt, upto=split, batch=PART_BATCH):
-            if fmt == "processbench":
-                lines.add((b"[\n" if lines.rows == 0 else b",\n") + line)
-            else:
-                lines.add(line + b"\n")
-            if on_rows and lines.rows % 1000 == 0:
-                on_rows(lines.rows + part.done())
-        lines.flush()
-        mine = lines.rows
-        theirs = part.wait()
-        if fmt == "processbench":
-            if mine == 0 and theirs == 0:
-                handle.write(b"[]\n")
-                return Written(rows=0, processes=2)
-            if mine == 0:
+        write(row_lines(project=project, fmt=fmt, upto=split, batch=PART_BATCH), part.done)
+        mine, theirs = lines.rows, part.wait()
+        if array and theirs:
+            if not mine:
                 handle.write(b"[\n")
-            append_file(handle, part_path, skip=0 if mine else len(separator))
-            handle.write(b"\n]\n")
-        else:
+            append_file(handle, part_path, skip=0 if mine else 2)  # no ",\n" before the array's first row
+        elif not array:
             append_file(handle, part_path)
+        if array:
+            handle.write(b"\n]\n" if mine or theirs else b"[]\n")
         if on_rows:
             on_rows(mine + theirs)
         return Written(rows=mine + theirs, processes=2)
     finally:
         part.cancel()
         part_path.unlink(missing_ok=True)
-
-
-def _gathered(chunks: Iterator[bytes], handle: BinaryIO) -> Iterator[bytes]:
-    """Write `chunks` to `handle` a megabyte at a time, yielding each chunk as it is taken."""
-    lines = _Lines(handle)
-    for chunk in chunks:
-        lines.pending.append(chunk)
-        lines.size += len(chunk)
-        if lines.size >= 1 << 20:
-            lines.flush()
-        yield chunk
-    lines.flush()
