@@ -4,6 +4,7 @@ the suite's Redis, that a test can kill like a machine going away; uvicorn servi
 Registered as a plugin in tests/conftest.py.
 """
 
+import json
 import os
 import signal
 import socket
@@ -30,6 +31,18 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.update(extra)
     return env
+
+
+def run_on_embedded_sqlite(script: str, var_dir: Path) -> dict:
+    """`script` run by a fresh interpreter on the embedded default (SQLite and files under `var_dir`, no
+    PostgreSQL, Redis or broker from the suite's environment); returns its last line of output, as JSON."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
+    env.update(STEPWISE_VAR_DIR=str(var_dir), DJANGO_SETTINGS_MODULE="config.settings",
+               PYTHONPATH=f"{ROOT / 'platform'}:{ROOT}")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @dataclass

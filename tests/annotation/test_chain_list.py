@@ -2,7 +2,6 @@
 review contributes (queue status, flags, agreement, α), on chains that went through the real annotation
 and review services. Bad or unknown filters answer 400 naming what they accept, and list nothing."""
 
-import json
 
 import pytest
 import yaml
@@ -238,18 +237,8 @@ print(json.dumps({"vendor": connection.vendor, "text": ids(text="zebra"),
 @pytest.mark.django_db(databases=[])
 def test_filters_work_on_the_embedded_sqlite_default(tmp_path):
     """Migration 0008 leaves SQLite alone, and every filter has a form SQLite runs (no jsonb containment)."""
-    import os
-    import subprocess
-    import sys
+    from tests.processes import run_on_embedded_sqlite
 
-    from tests.conftest import ROOT
-
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
-    env.update(STEPWISE_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings",
-               PYTHONPATH=f"{ROOT / 'platform'}:{ROOT}")
-    done = subprocess.run([sys.executable, "-c", SQLITE_RUN], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_on_embedded_sqlite(SQLITE_RUN, tmp_path)
     assert found == {"vendor": "sqlite", "text": ["a", "c"], "fast": ["a"], "low_alpha": [], "agreed": ["b"],
                      "split": ["a"], "alpha": ["a"], "unjudged": ["c"]}

@@ -298,20 +298,9 @@ print(json.dumps(out))
 @pytest.mark.django_db(databases=[])
 def test_the_queue_works_on_the_embedded_sqlite_default(tmp_path):
     """The claim's statements run on SQLite (no lock clause; the lock, slot, counter and row in steps)."""
-    import json
-    import os
-    import subprocess
-    import sys
+    from tests.processes import run_on_embedded_sqlite
 
-    from tests.conftest import ROOT
-
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
-    env.update(STEPWISE_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings",
-               PYTHONPATH=f"{ROOT / 'platform'}:{ROOT}")
-    done = subprocess.run([sys.executable, "-c", SQLITE_QUEUE], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_on_embedded_sqlite(SQLITE_QUEUE, tmp_path)
     held = found.pop("held")
     assert held["c0"] == 3 and held["c1"] == held["c4"] == 2 and held["c2"] + held["c3"] == 1
     assert found == {"vendor": "sqlite", "a": ["c0", 0], "a again": ["c0", 0], "b": ["c0", 1], "c": ["c1", 0],
