@@ -93,7 +93,8 @@ class Measure:
 
 def bootstrap_many(measures: Sequence[Measure], *, resamples: int = DEFAULT_RESAMPLES,
                    confidence: float = DEFAULT_CONFIDENCE, seed: Seed = 0) -> list[Estimate]:
-    """Point estimates and percentile intervals of several measures over the same chain resamples.
+    """Point estimates and percentile intervals (widened to hold the estimate) of several measures over the same
+    chain resamples.
 
     The measures must have one row per chain of the same chains. The resample counts are drawn once
     and multiplied with all the measures' statistics side by side (drawing them is most of the cost).
@@ -127,6 +128,10 @@ def bootstrap_many(measures: Sequence[Measure], *, resamples: int = DEFAULT_RESA
         finite = finite[np.isfinite(finite)]
         if finite.size >= 2:
             low, high = (float(q) for q in np.quantile(finite, [tail, 1 - tail]))
+            if value is not None:
+                # At a measure's bound (AC1's -0.5: every resample lands above it) the percentile interval can miss
+                # its own estimate; it is widened to hold it, so no report reads "-0.50 [-0.499, -0.43]".
+                low, high = min(low, value), max(high, value)
         out.append(Estimate(measure=m.measure, value=value, low=low, high=high, n_labels=int(m.n_labels),
                             n_units=int(m.n_units), n_chains=int(n_chains), confidence=float(confidence),
                             resamples=int(finite.size)))
